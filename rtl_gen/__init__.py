@@ -1,0 +1,1 @@
+"""Accelerator generator (Amaranth): filled in by the generator issue."""

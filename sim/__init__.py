@@ -1,0 +1,1 @@
+"""Simulation of generated accelerators (cocotb + Verilator)."""
