@@ -1,0 +1,18 @@
+# make setup | make test [PYTEST_ARGS=...] | make demo | make lint
+# PYTEST_ARGS is passed to pytest, e.g. make test PYTEST_ARGS="tests/test_toolchain.py -m 'not slow'"
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo lint
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) -m n2uq_hw.train --demo
+
+lint: setup
+	$(PY) -m ruff check .
