@@ -1,12 +1,19 @@
 """N2UQ activation quantizer: learned nonuniform input thresholds, uniform output levels.
 
-One fused autograd function computes codes with a single ``bucketize`` against the N
-interval midpoints and the generalised straight-through gradient (G-STE) from a handful
-of full-size temporaries, instead of the 2N that a sum of per-level step functions needs.
-Formulas: ``shared/N2UQ.md``; all names follow it (``s``, ``a``, ``beta1``, ``beta2``).
+The edges ``d_0..d_N`` and midpoints ``t_1..t_N`` are merged into one ascending list of
+``2N+1`` boundaries. One pass assigns every element its bin ``idx = #{b : u > b}``:
+the code is ``k = idx // 2`` and the G-STE interval is ``(idx + 1) // 2`` (bins 0 and
+2N+1 lie outside ``(d_0, d_N]``). The forward keeps only ``idx`` (one byte per element);
+the backward needs three per-bin sums (of ``g``, ``g*x`` and ``g*(u - d_{j-1})``) from
+which every parameter gradient follows in closed form, and one gathered factor per
+element for ``dL/dx``. That is a handful of full-size passes, or one fused Triton kernel
+each way on CUDA, instead of the 2N full-size temporaries of a sum of step functions.
+Formulas: ``shared/N2UQ.md``; names follow it (``s``, ``a``, ``beta1``, ``beta2``).
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 from torch import nn
@@ -14,6 +21,7 @@ from torch import nn
 from n2uq_hw.quant.base import ActQuantizer, check_bits
 
 A_MIN = 1e-3  # lengths are clamped to this (no gradient reaches a clamped length)
+ENGINES = ("auto", "torch", "triton")
 
 
 def clamped_lengths(a: torch.Tensor) -> torch.Tensor:
@@ -30,6 +38,70 @@ def edges_and_thresholds(
     return d, t
 
 
+def merged_boundaries(d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``[d_0, t_1, d_1, t_2, ..., t_N, d_N]``, made non-decreasing against rounding."""
+    b = torch.empty(2 * t.numel() + 1, dtype=d.dtype, device=d.device)
+    b[0::2] = d
+    b[1::2] = t
+    return torch.cummax(b, 0).values
+
+
+def bin_tables(a_hat: torch.Tensor, d: torch.Tensor, beta1: torch.Tensor, beta2: torch.Tensor,
+               step: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-bin ``dy/dx`` factor, lower interval edge ``d_{j-1}`` and code ``k`` (2N+2 each)."""
+    n = a_hat.numel()
+    zero = a_hat.new_zeros(1)
+    slope = beta1 * beta2 * step / a_hat  # dy/dx inside interval i
+    xtab = torch.cat([zero, slope.repeat_interleave(2), zero])
+    lotab = torch.cat([zero, d[:-1].repeat_interleave(2), zero])
+    ktab = torch.arange(2 * n + 2, device=a_hat.device, dtype=a_hat.dtype) // 2
+    return xtab, lotab, ktab
+
+
+def grads_from_bins(
+    sums: torch.Tensor, a: torch.Tensor, a_hat: torch.Tensor, beta1: torch.Tensor,
+    beta2: torch.Tensor, step: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of ``s``, ``a``, ``beta1``, ``beta2`` from per-bin sums.
+
+    ``sums`` is (3, 2N+2): per bin the sums of ``g``, ``g*x`` and ``g*(u - d_{j-1})``.
+    With ``c_i = beta2*D/â_i`` and interval sums ``G_i, X_i, R_i`` (bins 2i-1 and 2i):
+    ``ds = -sum c_i G_i``, ``dbeta1 = sum c_i X_i``, ``dâ_i = -c_i R_i/â_i - sum_{j>i} c_j G_j``,
+    ``dbeta2 = D * sum_bins k * G``.
+    """
+    n = a_hat.numel()
+    sums = sums.to(a_hat.dtype)
+    g_bin = sums[0]
+    inner = sums[:, 1 : 2 * n + 1].reshape(3, n, 2).sum(2)
+    c = beta2 * step / a_hat
+    w = c * inner[0]  # sum of dy/ds contributions per interval (negated below)
+    grad_s = -w.sum()
+    grad_beta1 = (c * inner[1]).sum()
+    later = torch.flip(torch.cumsum(torch.flip(w, [0]), 0), [0]) - w
+    grad_a_hat = -c * inner[2] / a_hat - later
+    grad_a = torch.where(a > A_MIN, grad_a_hat, torch.zeros_like(grad_a_hat))
+    k = torch.arange(2 * n + 2, device=a.device, dtype=g_bin.dtype) // 2
+    grad_beta2 = (g_bin * k).sum() * step
+    return grad_s.reshape(()), grad_a, grad_beta1.reshape(()), grad_beta2.reshape(())
+
+
+def _engine(x: torch.Tensor, bits: int) -> str:
+    choice = os.environ.get("N2UQ_LTQ_ENGINE", "auto")
+    if choice not in ENGINES:
+        raise ValueError(f"N2UQ_LTQ_ENGINE must be one of {ENGINES}, got {choice!r}")
+    if choice == "auto":
+        from n2uq_hw.quant import ltq_triton
+
+        return "triton" if x.is_cuda and bits <= 4 and ltq_triton.available() else "torch"
+    return choice
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """Thresholds and codes are always computed in float32, whatever the input dtype, so
+    that a model's codes (and the integer thresholds lowered from them) never depend on it."""
+    return torch.float32
+
+
 class _N2UQActFunction(torch.autograd.Function):
     """Fused forward ``y = beta2 * D * #{i: beta1*x > t_i}`` and its G-STE backward."""
 
@@ -37,49 +109,51 @@ class _N2UQActFunction(torch.autograd.Function):
     def forward(ctx, x, s, a, beta1, beta2, bits: int):  # type: ignore[override]
         n = 2**bits - 1
         step = 2.0 / n
-        xf = x.float()
-        a_hat = clamped_lengths(a)
-        d, t = edges_and_thresholds(s, a_hat)
-        u = xf * beta1
-        k = torch.bucketize(u, t)  # number of t_i strictly below u: strict ">"
-        ctx.save_for_backward(xf, a, a_hat, d, t, beta1, beta2)
-        ctx.bits = bits
-        return (k.to(torch.float32) * (beta2 * step)).to(x.dtype)
+        ct = _compute_dtype(x)
+        a_hat = clamped_lengths(a.to(ct))
+        d, t = edges_and_thresholds(s.to(ct), a_hat)
+        bounds = merged_boundaries(d, t)
+        b1, b2 = beta1.to(ct), beta2.to(ct)
+        engine = _engine(x, bits)
+        if engine == "triton":
+            from n2uq_hw.quant import ltq_triton
+
+            xc = x.contiguous()
+            y, idx = ltq_triton.forward(xc, bounds, b1, b2 * step)
+        else:
+            xc = x
+            big = torch.bucketize(x.to(ct) * b1, bounds)
+            y = (big.to(ct) // 2 * (b2 * step)).to(x.dtype)
+            idx = big.to(torch.uint8 if 2 * n + 1 < 256 else torch.int16)
+        ctx.save_for_backward(xc, idx, a, a_hat, d, b1, b2)
+        ctx.bits, ctx.engine, ctx.param_dtypes = bits, engine, (s.dtype, beta1.dtype, beta2.dtype)
+        return y
 
     @staticmethod
     def backward(ctx, grad_y):  # type: ignore[override]
-        xf, a, a_hat, d, t, beta1, beta2 = ctx.saved_tensors
+        x, idx, a, a_hat, d, b1, b2 = ctx.saved_tensors
         n = 2**ctx.bits - 1
         step = 2.0 / n
-        g = grad_y.float()
-        u = xf * beta1
-        # interval index: j in 1..N means d_{j-1} < u <= d_j; 0 and N+1 are outside
-        j = torch.bucketize(u, d)
-        inside = (j >= 1) & (j <= n)
-        jm1 = (j - 1).clamp_(0, n - 1)
-        inv = (1.0 / a_hat)[jm1]
-        w = torch.where(inside, g * inv, torch.zeros_like(g)) * (beta2 * step)
-        grad_x = (w * beta1).to(grad_y.dtype)
-        grad_s = -w.sum()
-        grad_beta1 = (w * xf).sum()
-        k = torch.bucketize(u, t)
-        grad_beta2 = (g * k.to(g.dtype)).sum() * step
-        # d y / d â_i: own interval -(u - d_{i-1}) / â_i * w, later intervals -w
-        flat = jm1.reshape(-1)
-        own = torch.zeros(n, dtype=g.dtype, device=g.device)
-        own.scatter_add_(0, flat, (-w * (u - d[jm1]) * inv).reshape(-1))
-        per = torch.zeros(n, dtype=g.dtype, device=g.device)
-        per.scatter_add_(0, flat, w.reshape(-1))
-        later = torch.flip(torch.cumsum(torch.flip(per, [0]), 0), [0]) - per  # sum_{j>i}
-        grad_a = torch.where(a > A_MIN, own - later, torch.zeros_like(own))
-        return (
-            grad_x,
-            grad_s.reshape(()),
-            grad_a,
-            grad_beta1.reshape(()),
-            grad_beta2.reshape(()),
-            None,
-        )
+        xtab, lotab, _ = bin_tables(a_hat, d, b1, b2, step)
+        if ctx.engine == "triton":
+            from n2uq_hw.quant import ltq_triton
+
+            grad_x, sums = ltq_triton.backward(grad_y.contiguous(), x, idx, xtab, lotab, b1)
+        else:
+            ct = a_hat.dtype
+            g = grad_y.to(ct)
+            xf = x.to(ct)
+            bins = idx.long()
+            grad_x = (g * xtab[bins]).to(grad_y.dtype)
+            flat = bins.reshape(-1)
+            sums = torch.zeros(3, 2 * n + 2, dtype=ct, device=g.device)
+            sums[0].scatter_add_(0, flat, g.reshape(-1))
+            sums[1].scatter_add_(0, flat, (g * xf).reshape(-1))
+            sums[2].scatter_add_(0, flat, (g * (xf * b1 - lotab[bins])).reshape(-1))
+        grad_s, grad_a, grad_b1, grad_b2 = grads_from_bins(sums, a, a_hat, b1, b2, step)
+        s_dt, b1_dt, b2_dt = ctx.param_dtypes
+        return (grad_x, grad_s.to(s_dt), grad_a.to(a.dtype), grad_b1.to(b1_dt),
+                grad_b2.to(b2_dt), None)
 
 
 class N2UQActQuant(ActQuantizer):
@@ -99,8 +173,10 @@ class N2UQActQuant(ActQuantizer):
 
     @torch.no_grad()
     def codes(self, x: torch.Tensor) -> torch.Tensor:
-        _, t = edges_and_thresholds(self.s, clamped_lengths(self.a))
-        return torch.bucketize(x.float() * self.beta1, t)
+        """Integer codes ``k`` (int64), exactly those the forward pass uses."""
+        ct = _compute_dtype(x)
+        d, t = edges_and_thresholds(self.s.to(ct), clamped_lengths(self.a.to(ct)))
+        return torch.bucketize(x.to(ct) * self.beta1.to(ct), merged_boundaries(d, t)) // 2
 
     @torch.no_grad()
     def thresholds(self) -> torch.Tensor:
