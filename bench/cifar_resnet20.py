@@ -67,6 +67,9 @@ def main() -> None:
     p.add_argument("--max-q-epochs", type=int, default=60)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--parallel", type=int, default=9, help="quantized runs at once")
+    p.add_argument("--step-steps", type=int, default=20, help="timed steps per variant")
+    p.add_argument("--fp-checkpoint", help="reuse this FP teacher instead of training one")
+    p.add_argument("--step-time-json", help="reuse these step times instead of measuring")
     a = p.parse_args()
     start = time.time()
     out, work = Path(a.out), Path(a.work)
@@ -74,9 +77,35 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     import torch
 
-    st = step_time.measure("resnet20", a.batch_size, torch.device(a.device), 5, 20)
+    device = torch.device(a.device)
+    if a.step_time_json:
+        st = json.loads(Path(a.step_time_json).read_text())
+        st["reused_from"] = a.step_time_json
+        engines = st.get("engine_check", {})
+    else:
+        st, engines = measure_steps(a, device)
     (out / "step_time.json").write_text(json.dumps(st, indent=2) + "\n")
     print("step time (ms):", json.dumps(st["ms_per_step"]), flush=True)
+    if engines and not all(e["ok"] for e in engines.values()):
+        os.environ["N2UQ_LTQ_ENGINE"] = "torch"  # trainers inherit it
+        print("Triton engine disagrees: training with the torch engine", flush=True)
+    run_all(a, st, out, work, start)
+
+
+def measure_steps(a: argparse.Namespace, device) -> tuple[dict, dict]:
+    try:
+        engines = step_time.check_engines(device) if device.type == "cuda" else {}
+    except Exception as exc:  # noqa: BLE001 - report any kernel failure and fall back
+        engines = {"error": {"ok": False, "message": f"{type(exc).__name__}: {exc}"[:500]}}
+    print("triton vs torch engine:", json.dumps(engines), flush=True)
+    if engines and not all(e["ok"] for e in engines.values()):
+        os.environ["N2UQ_LTQ_ENGINE"] = "torch"
+    st = step_time.measure("resnet20", a.batch_size, device, 5, a.step_steps)
+    st["engine_check"] = engines
+    return st, engines
+
+
+def run_all(a: argparse.Namespace, st: dict, out: Path, work: Path, start: float) -> None:
 
     steps_per_epoch = (a.train_size - a.val_size) // a.batch_size
     fp_dir = work / "fp"
@@ -84,11 +113,25 @@ def main() -> None:
               "--val-size", str(a.val_size), "--split-seed", "0"]
     fp_args = ["--model", "resnet20_fp", "--out", str(fp_dir), "--epochs", str(a.fp_epochs),
                "--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "5e-4",
-               "--schedule", "cosine", "--warmup-epochs", "1", *common]
+               "--schedule", "cosine", "--warmup-epochs", str(int(a.fp_epochs > 2)), *common]
     t0 = time.time()
-    wait_all([("fp", trainer(fp_args, work / "fp.log"), work / "fp.log")])
-    fp_seconds = time.time() - t0
-    fp_summary = json.loads((fp_dir / "summary.json").read_text())
+    if a.fp_checkpoint:
+        import shutil
+
+        import torch
+
+        fp_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(a.fp_checkpoint, fp_dir / "last.pt")
+        ck = torch.load(fp_dir / "last.pt", map_location="cpu", weights_only=True)
+        h = ck["history"]
+        fp_summary = {"best_val_acc": ck["best_acc"], "final_val_acc": h[-1]["val_acc"],
+                      "train_images_per_s": h[-1]["train_images_per_s"], "reused": True}
+        fp_seconds = sum(r["epoch_seconds"] for r in h)
+        a.fp_epochs = ck["epoch"]
+    else:
+        wait_all([("fp", trainer(fp_args, work / "fp.log"), work / "fp.log")])
+        fp_seconds = time.time() - t0
+        fp_summary = json.loads((fp_dir / "summary.json").read_text())
     print(f"FP teacher: {fp_summary['best_val_acc']:.2f}% in {fp_seconds:.0f} s", flush=True)
 
     runs = [(m, s) for s in range(a.seeds) for m in METHODS]
@@ -112,7 +155,17 @@ def main() -> None:
             active.append((name, trainer(args, work / f"{name}.log"), work / f"{name}.log"))
         time.sleep(2)
         done = [r for r in active if r[1].poll() is not None]
-        wait_all(done)
+        for name, proc, log in done:
+            status = "ok" if proc.returncode == 0 else f"failed: {log.read_text()[-800:]}"
+            summary_file = work / name / "summary.json"
+            metrics = {}
+            if summary_file.is_file():  # keep each result even if the job is cut off later
+                sm = json.loads(summary_file.read_text())
+                metrics = {k: sm[k] for k in ("final_val_acc", "best_val_acc",
+                                              "train_images_per_s", "wall_seconds")}
+            with open(out / "progress.jsonl", "a") as f:
+                f.write(json.dumps({"run": name, "status": status, **metrics,
+                                    "t": round(time.time() - start)}) + "\n")
         active = [r for r in active if r not in done]
     q_seconds = time.time() - t0
 
@@ -123,8 +176,10 @@ def main() -> None:
                "q_epochs": q_epochs, "q_seconds": q_seconds, "batch_size": a.batch_size,
                "device": st["device_name"], "torch": st["torch"], "methods": {}}
     for m in METHODS:
-        sums = [json.loads((work / f"{m}_seed{s}" / "summary.json").read_text())
-                for s in range(a.seeds)]
+        files = [work / f"{m}_seed{s}" / "summary.json" for s in range(a.seeds)]
+        sums = [json.loads(f.read_text()) for f in files if f.is_file()]
+        if not sums:
+            continue
         results["methods"][m] = {
             "final_val_acc": spread([x["final_val_acc"] for x in sums]),
             "best_val_acc": spread([x["best_val_acc"] for x in sums]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,21 +64,59 @@ def time_steps(model: torch.nn.Module, batch: int, size: int, device: torch.devi
     return 1000 * times[len(times) // 2]
 
 
+def check_engines(device: torch.device) -> dict:
+    """Triton vs torch LTQ engines on the same random data: codes, dL/dx, parameter grads."""
+    out = {}
+    for bits in (2, 3, 4):
+        torch.manual_seed(bits)
+        q = N2UQActQuant(bits).to(device)
+        with torch.no_grad():
+            q.s.fill_(-0.2)
+            q.a.uniform_(0.0005, 0.9)
+            q.beta1.fill_(1.3)
+            q.beta2.fill_(0.7)
+        x = torch.randn(64, 32, 16, 16, device=device) * 2
+        g = torch.randn_like(x)
+        res = {}
+        for engine in ("torch", "triton"):
+            os.environ["N2UQ_LTQ_ENGINE"] = engine
+            q.zero_grad()
+            xx = x.clone().requires_grad_(True)
+            y = q(xx)
+            (y * g).sum().backward()
+            res[engine] = [y.detach(), xx.grad] + [p.grad.clone() for p in
+                                                    (q.s, q.a, q.beta1, q.beta2)]
+        os.environ.pop("N2UQ_LTQ_ENGINE")
+        t, k = res["torch"], res["triton"]
+        rel = max(float((u - v).abs().max() / u.abs().max().clamp_min(1e-12))
+                  for u, v in zip(t[2:], k[2:]))
+        out[bits] = {"y_equal": bool(torch.equal(t[0], k[0])),
+                     "grad_x_equal": bool(torch.equal(t[1], k[1])), "param_grad_rel": rel,
+                     "ok": bool(torch.equal(t[0], k[0]) and torch.equal(t[1], k[1])
+                                and rel < 1e-4)}
+    return out
+
+
 def measure(arch: str, batch: int, device: torch.device, warmup: int, steps: int) -> dict:
     results = {}
-    variants = [("fp", f"{arch}_fp", False), ("n2uq_fused", f"{arch}_w2a2", False),
-                ("n2uq_naive", f"{arch}_w2a2", True), ("lsq", f"{arch}_w2a2_lsq", False),
-                ("dorefa", f"{arch}_w2a2_dorefa", False)]
+    variants = [("fp", f"{arch}_fp", False, None), ("n2uq_fused", f"{arch}_w2a2", False, None),
+                ("n2uq_naive", f"{arch}_w2a2", True, None), ("lsq", f"{arch}_w2a2_lsq", False, None),
+                ("dorefa", f"{arch}_w2a2_dorefa", False, None)]
+    if device.type == "cuda":
+        variants.insert(2, ("n2uq_fused_torch_engine", f"{arch}_w2a2", False, "torch"))
     original = N2UQActQuant.forward
-    for label, name, naive in variants:
+    for label, name, naive, engine in variants:
         torch.manual_seed(0)
         model = build_model(name, num_classes=10)
         N2UQActQuant.forward = naive_ltq_forward if naive else original
+        if engine:
+            os.environ["N2UQ_LTQ_ENGINE"] = engine
         try:
             size = model.info.input_size
             results[label] = time_steps(model, batch, size, device, warmup, steps)
         finally:
             N2UQActQuant.forward = original
+            os.environ.pop("N2UQ_LTQ_ENGINE", None)
     fp = results["fp"]
     return {"arch": arch, "batch": batch, "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -94,7 +133,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--json", help="also write the result here")
     a = p.parse_args()
-    res = measure(a.model, a.batch_size, torch.device(a.device), a.warmup, a.steps)
+    device = torch.device(a.device)
+    if device.type == "cuda":
+        print("triton vs torch engine:", json.dumps(check_engines(device)))
+    res = measure(a.model, a.batch_size, device, a.warmup, a.steps)
     for k, v in res["ms_per_step"].items():
         print(f"{k:12s} {v:9.2f} ms/step  {res['ratio_to_fp'][k]:5.2f}x FP")
     if a.json:

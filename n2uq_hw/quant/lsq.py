@@ -35,13 +35,21 @@ class _LSQ(nn.Module):
         self.qn, self.qp = qn, qp
         self.step = nn.Parameter(torch.ones(()))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        self._ready = False  # host-side mirror of ``initialized``: no device sync per forward
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._ready = bool(self.initialized)
 
     def _maybe_init(self, x: torch.Tensor) -> None:
+        if self._ready:
+            return
         if not bool(self.initialized):
             with torch.no_grad():
                 init = 2 * x.detach().abs().mean() / math.sqrt(self.qp)
                 self.step.copy_(init.clamp_min(1e-8))
                 self.initialized.fill_(True)
+        self._ready = True
 
     def _integer(self, x: torch.Tensor) -> torch.Tensor:
         self._maybe_init(x)

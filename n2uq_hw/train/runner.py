@@ -96,6 +96,8 @@ def _train(cfg: TrainConfig, explicit: dict[str, Any], ctx: distributed.Context)
     lr = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer, cfg.batch_size)
 
     torch.manual_seed(cfg.seed)
+    if ctx.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     splits = load_dataset(cfg.data, image_size=info.input_size, val_size=cfg.val_size,
                           split_seed=cfg.split_seed)
     log(ctx, f"data: {len(splits.train)} train images, {len(splits.val)} val images "
