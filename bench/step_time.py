@@ -65,36 +65,10 @@ def time_steps(model: torch.nn.Module, batch: int, size: int, device: torch.devi
 
 
 def check_engines(device: torch.device) -> dict:
-    """Triton vs torch LTQ engines on the same random data: codes, dL/dx, parameter grads."""
-    out = {}
-    for bits in (2, 3, 4):
-        torch.manual_seed(bits)
-        q = N2UQActQuant(bits).to(device)
-        with torch.no_grad():
-            q.s.fill_(-0.2)
-            q.a.uniform_(0.0005, 0.9)
-            q.beta1.fill_(1.3)
-            q.beta2.fill_(0.7)
-        x = torch.randn(64, 32, 16, 16, device=device) * 2
-        g = torch.randn_like(x)
-        res = {}
-        for engine in ("torch", "triton"):
-            os.environ["N2UQ_LTQ_ENGINE"] = engine
-            q.zero_grad()
-            xx = x.clone().requires_grad_(True)
-            y = q(xx)
-            (y * g).sum().backward()
-            res[engine] = [y.detach(), xx.grad] + [p.grad.clone() for p in
-                                                    (q.s, q.a, q.beta1, q.beta2)]
-        os.environ.pop("N2UQ_LTQ_ENGINE")
-        t, k = res["torch"], res["triton"]
-        rel = max(float((u - v).abs().max() / u.abs().max().clamp_min(1e-12))
-                  for u, v in zip(t[2:], k[2:]))
-        out[bits] = {"y_equal": bool(torch.equal(t[0], k[0])),
-                     "grad_x_equal": bool(torch.equal(t[1], k[1])), "param_grad_rel": rel,
-                     "ok": bool(torch.equal(t[0], k[0]) and torch.equal(t[1], k[1])
-                                and rel < 1e-4)}
-    return out
+    """Triton vs torch LTQ paths on the same random data (see ``compare_engines``)."""
+    from n2uq_hw.quant.ltq_triton import compare_engines
+
+    return compare_engines(device)
 
 
 def measure(arch: str, batch: int, device: torch.device, warmup: int, steps: int) -> dict:
