@@ -420,3 +420,11 @@ def float_view(graph: Graph, name: str, value: torch.Tensor) -> torch.Tensor:
         axis = v.dim() - len(t.shape)  # 1 with a batch dimension, 0 without
         return v * sc.view(*([1] * axis), c, *([1] * (len(t.shape) - 1)))
     raise _err(node, f"unknown kind {t.kind!r}")
+
+
+def run_node(node: Node, *inputs: torch.Tensor) -> torch.Tensor:
+    """Execute one node on integer inputs (batch first), without the output range check.
+
+    Used to check nodes in isolation, fed with values that did not come from the graph.
+    """
+    return _OPS[node.op](node, *inputs)

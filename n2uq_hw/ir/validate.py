@@ -32,13 +32,13 @@ Every node
 Per op (shapes compared with the input's and output's declared shapes)
   - ``attrs``: kernel >= 1, stride >= 1, padding >= 0 (maxpool: padding < kernel, so no window
     is all padding); shift 0..62; add shifts -62..62; slope_frac 0..62; weight_format "odd"
-    (weight_bits 1..8) or "int8" (weight_bits 8); 0 <= acc_bound < 2^62.
+    (weight_bits 1..8) or "int8"/"int16" (weight_bits 8/16); 0 <= acc_bound < 2^62.
   - ``shape``: conv2d weight ``[O, I, k, k]`` with I = input channels, zero_point ``[I]``,
     output ``[O, (H+2p-k)//s+1, (W+2p-k)//s+1]`` (both >= 1); linear input ``[I]`` or
     ``[I, 1, 1]``, weight ``[O, I]``, output ``[O]``; threshold ``pos``/``neg`` ``[C, 2^bits-1]``,
     ``breakpoint`` ``[C]``; requant/rprelu arrays ``[C]``; add inputs of equal shape; maxpool
     pooled shape; avgpool_sum ``[C]``; elementwise ops keep the input shape.
-  - ``weight range``: "odd": odd integers in ``[-N, N]``, ``N = 2^b - 1``; "int8": ``[-128, 127]``.
+  - ``weight range``: "odd": odd integers in ``[-N, N]``, ``N = 2^b - 1``; "int8": ``[-128, 127]``; "int16": ``[-32768, 32767]``.
   - ``acc_bound``: >= the exact worst-case ``|acc|`` over every input in the input's static
     range (below); the output is ``acc`` with ``bits = ceil(log2(acc_bound + 1)) + 1``.
   - ``thresholds``: ``pos`` rows non-decreasing within ``[min(v), max(v) + 1]``, ``neg`` rows
@@ -319,17 +319,18 @@ def _out_hw(h: int, w: int, k: int, s: int, p: int) -> tuple[int, int]:
 
 def _weight_limits(node: Node) -> tuple[str, int, int]:
     fmt, b = node.attrs["weight_format"], node.attrs["weight_bits"]
-    if fmt == "int8":
-        if b != 8:
-            _err(node, "attrs", f"weight_bits = {b} must be 8 for weight_format 'int8'")
-        return fmt, -128, 127
+    if fmt in ("int8", "int16"):
+        want = int(fmt[3:])
+        if b != want:
+            _err(node, "attrs", f"weight_bits = {b} must be {want} for weight_format {fmt!r}")
+        return fmt, -(2 ** (want - 1)), 2 ** (want - 1) - 1
     if fmt == "odd":
         if not 1 <= b <= _MAX_ODD_BITS:
             _err(node, "attrs", f"weight_bits = {b} must be in 1..{_MAX_ODD_BITS} for "
                                 "weight_format 'odd'")
         n = 2**b - 1
         return fmt, -n, n
-    _err(node, "attrs", f"weight_format {fmt!r} must be 'odd' or 'int8'")
+    _err(node, "attrs", f"weight_format {fmt!r} must be 'odd', 'int8' or 'int16'")
 
 
 def _check_weight_values(node: Node, w: np.ndarray) -> None:

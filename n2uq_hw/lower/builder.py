@@ -51,6 +51,7 @@ class Builder:
     headroom: float = 2.0
     mult_bits: int = 16
     slope_frac: int = 14
+    stem_bits: int = 8
     nodes: list[Node] = field(default_factory=list)
     refs: dict[str, torch.Tensor] = field(default_factory=dict)  # node -> float value
 

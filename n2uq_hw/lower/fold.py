@@ -163,13 +163,20 @@ def choose_frac(maxabs: float, bits: int, headroom: float) -> int:
     return int(max(0, min(bits + 8, bits - 1 - math.ceil(math.log2(maxabs * headroom)))))
 
 
+def int_per_channel(w: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel integer weights: ``w ~= q * scale[o]``,
+    ``|q| <= 2^(bits-1) - 1``."""
+    lim = 2 ** (bits - 1) - 1
+    flat = w.reshape(w.shape[0], -1)
+    scale = np.abs(flat).max(1) / lim
+    scale = np.where(scale > 0, scale, 1.0)
+    q = np.clip(np.round(flat / scale[:, None]), -lim, lim)
+    return q.astype(np.int8 if bits <= 8 else np.int16).reshape(w.shape), scale
+
+
 def int8_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-output-channel int8 weights: ``w ~= q * scale[o]`` with ``|q| <= 127``."""
-    flat = w.reshape(w.shape[0], -1)
-    scale = np.abs(flat).max(1) / 127.0
-    scale = np.where(scale > 0, scale, 1.0)
-    q = np.clip(np.round(flat / scale[:, None]), -127, 127).astype(np.int8)
-    return q.reshape(w.shape), scale
+    return int_per_channel(w, 8)
 
 
 def acc_bound(weight: np.ndarray, xmax_abs: np.ndarray | float) -> int:

@@ -40,7 +40,8 @@ def normalise(pixels: torch.Tensor, mean, std) -> torch.Tensor:
 @torch.no_grad()
 def lower_model(model: nn.Module, pixels: torch.Tensor, *, mean, std, name: str | None = None,
                 fracs: dict[str, int] | None = None, residual_bits: int = 16,
-                headroom: float = 2.0, meta: dict | None = None) -> LowerResult:
+                headroom: float = 2.0, stem_bits: int = 8, meta: dict | None = None
+                ) -> LowerResult:
     """Lower ``model`` (eval mode, CPU) using ``pixels`` (uint8 [B, 3, H, W]) to calibrate.
 
     ``fracs`` pins the fixed-point formats (node -> frac) of an earlier lowering, which makes
@@ -51,14 +52,14 @@ def lower_model(model: nn.Module, pixels: torch.Tensor, *, mean, std, name: str 
         raise ValueError("pixels must be a uint8 tensor [B, 3, H, W]")
     model = model.eval()
     builder = Builder(residual_bits=residual_bits, headroom=headroom,
-                      mult_bits=min(residual_bits, 30))
+                      mult_bits=min(residual_bits, 30), stem_bits=stem_bits)
     mean_a, std_a = np.asarray(mean, np.float64), np.asarray(std, np.float64)
     image = builder.input("image", pixels, normalise(pixels, mean, std))
     out = walk(model, builder, image, mean_a, std_a, fracs)
     model_name = name or getattr(getattr(model, "info", None), "name", type(model).__name__)
     graph = Graph(model_name, builder.nodes, "image", out.name, {
         "lowering_version": LOWERING_VERSION, "mean": list(map(float, mean)),
-        "std": list(map(float, std)), "residual_bits": residual_bits, "headroom": headroom,
+        "std": list(map(float, std)), "residual_bits": residual_bits, "headroom": headroom, "stem_bits": stem_bits,
         **(meta or {})})
     refs = dict(builder.refs)
     return LowerResult(graph, refs)
@@ -74,7 +75,7 @@ def trace(model: nn.Module, graph: Graph, pixels: torch.Tensor) -> dict[str, tor
     """Float values of every node of ``graph`` for new ``pixels`` (same constants)."""
     res = lower_model(model, pixels, mean=graph.meta["mean"], std=graph.meta["std"],
                       fracs=fracs_of(graph), residual_bits=graph.meta["residual_bits"],
-                      headroom=graph.meta["headroom"])
+                      headroom=graph.meta["headroom"], stem_bits=graph.meta["stem_bits"])
     return res.refs
 
 

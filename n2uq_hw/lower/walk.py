@@ -17,7 +17,7 @@ from models.small_cnn import SmallCNN
 from models.units import QConvUnit
 from n2uq_hw.errors import fail
 from n2uq_hw.lower.builder import Builder, Value, bn_affine, conv_weight_codes
-from n2uq_hw.lower.fold import int8_per_channel
+from n2uq_hw.lower.fold import int8_per_channel, int_per_channel
 from n2uq_hw.quant import N2UQActQuant, N2UQWeightQuant
 
 
@@ -42,12 +42,12 @@ class Walker:
         conv, bn = seq[0], seq[1]
         zp = np.round(mean * 255).astype(np.int64)
         w = _np(conv.weight) / (255.0 * std)[None, :, None, None]
-        q, s = int8_per_channel(w)
+        q, s = int_per_channel(w, self.b.stem_bits)
         const = (w * (zp - 255.0 * mean)[None, :, None, None]).sum((1, 2, 3))
         conv_f = conv(image.ref)
         acc = self.b.conv(f"{name}.conv", image, q, stride=conv.stride[0],
-                          padding=conv.padding[0], fmt="int8", wbits=8, acc_scale=s,
-                          ref=conv_f, source=f"{name}.0", zero_point=zp)
+                          padding=conv.padding[0], fmt=f"int{self.b.stem_bits}", wbits=self.b.stem_bits,
+                          acc_scale=s, ref=conv_f, source=f"{name}.0", zero_point=zp)
         bs, bh = bn_affine(bn)
         out_f = bn(conv_f)
         return self.b.requant(f"{name}.bn", acc, bs * s, bs * const + bh,
