@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def load_ir(path: str | Path) -> Graph:
     try:
         with np.load(npz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         fail(f"{npz} is unreadable ({exc})")
     try:
         nodes = []
@@ -143,7 +144,7 @@ def load_ir(path: str | Path) -> Graph:
         graph = Graph(doc["model"], nodes, doc["input"], doc["output"], doc.get("meta", {}))
     except KeyError as exc:
         fail(f"{folder}: missing entry {exc} in graph.json or arrays.npz")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         fail(f"{folder}: malformed graph.json ({exc})")
     if arrays:
         fail(f"{npz} holds arrays no node refers to: {', '.join(sorted(arrays)[:5])}")
