@@ -126,7 +126,7 @@ class Builder:
             b1 = a = b2 = None
         chain = Chain(g=np.asarray(g, np.float64), h=np.asarray(h, np.float64),
                       b1=np.zeros(c) if b1 is None else b1, a=np.ones(c) if a is None else a,
-                      b2=np.zeros(c) if b2 is None else b2, beta1=float(quant.beta1))
+                      b2=np.zeros(c) if b2 is None else b2, beta1=float(quant.beta1.detach()))
         t = quant.thresholds().double().numpy()
         vmin = v.vmin if v.vmin is not None else np.full(c, v.type.min)
         vmax = v.vmax if v.vmax is not None else np.full(c, v.type.max)
