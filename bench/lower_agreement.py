@@ -63,19 +63,24 @@ def main() -> None:
         low = lower_model(model, splits.train.images[: a.calib_images], mean=mean, std=std,
                           stem_bits=stem_bits, residual_bits=res_bits)
         lower_s = time.perf_counter() - t
-        refs = trace(model, low.graph, px)
+        tr = trace(model, low.graph, px)
+        refs = tr.refs
         t = time.perf_counter()
         e2e = end_to_end(low.graph, refs, px, labels)
         e2e["reference_seconds"] = time.perf_counter() - t
-        iso = isolated(low.graph, {k: v[:200] for k, v in refs.items()}, px[:200])
+        iso = isolated(low.graph, {k: v[:200] for k, v in refs.items()}, px[:200],
+                       {k: v[:200] for k, v in tr.ties.items()})
         key = f"stem{stem_bits}_res{res_bits}"
         results[key] = {"lower_seconds": lower_s, "end_to_end": e2e, "isolated": iso}
         codes = list(e2e["codes"].values())
         acc_thr = [r["agreement"] for r in iso if r["kind"] == "code" and r["input_kind"] == "acc"]
+        beyond = sum(r["mismatches_beyond_ties"] for r in iso
+                     if r["kind"] == "code" and r["input_kind"] == "acc")
         fix_thr = [r["agreement"] for r in iso if r["kind"] == "code" and r["input_kind"] == "fixed"]
         print(f"{key}: top-1 float {e2e['top1_float']:.4f} integer {e2e['top1_integer']:.4f} "
               f"agreement {e2e['top1_agreement']:.4f}; codes end-to-end min {min(codes):.4f} "
-              f"first {codes[0]:.5f}; isolated: acc thresholds min {min(acc_thr):.6f}, "
+              f"first {codes[0]:.5f}; isolated: acc thresholds min {min(acc_thr):.6f} "
+              f"({beyond} beyond float32 ties), "
               f"fixed thresholds min {min(fix_thr):.6f}", flush=True)
     x = normalise(px, mean, std)
     results["float_noise_top1_agreement"] = noise_sensitivity(model, x, [2**-20, 2**-16, 2**-12])

@@ -47,7 +47,7 @@ def randomise(rng: np.random.Generator, *mods: torch.nn.Module) -> None:
 
 
 def near_tie(quant: N2UQActQuant, r: torch.Tensor) -> torch.Tensor:
-    u = r.double() * float(quant.beta1)
+    u = r.double() * float(quant.beta1.detach())
     t = quant.thresholds().double()
     return ((u[..., None] - t).abs() < EPS).any(-1)
 
@@ -89,7 +89,7 @@ def test_random_conv_layer_codes_match(seed):
     acc = b.conv("conv", x, m * sign[:, None, None, None], stride=src.conv.stride[0],
                  padding=src.conv.padding[0], fmt="odd", wbits=bits, acc_scale=scale,
                  ref=bn_f, source="conv")
-    thr = b.threshold("thr", acc, g * sign, bh, nxt.act, nxt.quant, want, "thr")
+    thr = b.threshold("thr", acc, g * sign, bh, nxt.act, nxt.quant, r, "thr")
     acc_int = run_node(b.nodes[0], codes)
     got = run_node(b.nodes[1], acc_int)
     assert acc_int.abs().max() <= b.nodes[0].attrs["acc_bound"]
@@ -115,7 +115,7 @@ def test_random_fixed_point_input_codes_match(seed):
         tie = near_tie(unit.quant, r)
     b = Builder()
     xv = Value("x", TensorType("fixed", True, 16, (c, 5, 5), frac, 2.0**-frac), x.float())
-    b.threshold("thr", xv, np.full(c, 2.0**-frac), np.zeros(c), unit.act, unit.quant, want, "t")
+    b.threshold("thr", xv, np.full(c, 2.0**-frac), np.zeros(c), unit.act, unit.quant, r, "t")
     got = run_node(b.nodes[0], v)
     assert torch.equal(got[~tie], want[~tie]), (seed, int((got != want).sum()))
     # the two-sided form appears whenever a slope <= 0 is drawn

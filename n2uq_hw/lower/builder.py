@@ -25,6 +25,8 @@ from n2uq_hw.lower.fold import (
 )
 from n2uq_hw.quant import N2UQActQuant, RPReLU
 
+TIE_EPS = 1e-4  # |beta1 * r - t_i| below this: a float32 tie in the float model
+
 
 @dataclass
 class Value:
@@ -54,6 +56,7 @@ class Builder:
     stem_bits: int = 8
     nodes: list[Node] = field(default_factory=list)
     refs: dict[str, torch.Tensor] = field(default_factory=dict)  # node -> float value
+    ties: dict[str, torch.Tensor] = field(default_factory=dict)  # threshold -> near-tie mask
 
     def emit(self, node: Node, ref: torch.Tensor, source: str = "", **rng) -> Value:
         if any(n.name == node.name for n in self.nodes):
@@ -113,8 +116,16 @@ class Builder:
                               {"weight": weight.astype(wdt)}), ref, source, vmin=mn, vmax=mx)
 
     def threshold(self, name: str, v: Value, g: np.ndarray, h: np.ndarray, act: RPReLU,
-                  quant: N2UQActQuant, ref_codes: torch.Tensor, source: str) -> Value:
-        """Fold ``v -> g v + h -> RPReLU -> quantizer`` into integer thresholds on ``v``."""
+                  quant: N2UQActQuant, r: torch.Tensor, source: str) -> Value:
+        """Fold ``v -> g v + h -> RPReLU -> quantizer`` into integer thresholds on ``v``.
+
+        ``r`` is the float model's quantizer input; its codes are the node's reference and
+        elements whose ``beta1 * r`` lies within ``TIE_EPS`` of a threshold are recorded as
+        float32 ties (either code is right there).
+        """
+        ref_codes = quant.codes(r)
+        u = r.detach().double() * float(quant.beta1.detach())
+        self.pending_tie = ((u[..., None] - quant.thresholds().double()).abs() < TIE_EPS).any(-1)
         c = v.type.shape[0]
         if act is not None:
             b1 = act.bias1.bias.detach().double().reshape(-1).numpy()
@@ -135,6 +146,7 @@ class Builder:
         if th.neg is not None:
             arrays.update(neg=th.neg, breakpoint=th.breakpoint)
         out = TensorType("code", False, quant.bits, v.type.shape, 0, float(quant.output_step()))
+        self.ties[name] = self.pending_tie
         return self.emit(Node(name, "threshold", [v.name], out, {"bits": quant.bits}, arrays),
                          ref_codes, source)
 

@@ -31,14 +31,19 @@ def _as_int(graph: Graph, name: str, refs: dict[str, torch.Tensor], pixels: torc
 
 
 @torch.no_grad()
-def isolated(graph: Graph, refs: dict[str, torch.Tensor], pixels: torch.Tensor) -> list[dict]:
-    """Per node: code agreement (code outputs) or max error in LSB (fixed) / units (acc)."""
+def isolated(graph: Graph, refs: dict[str, torch.Tensor], pixels: torch.Tensor,
+             ties: dict[str, torch.Tensor] | None = None) -> list[dict]:
+    """Per node: code agreement (code outputs; ``mismatches_beyond_ties`` counts the
+    differing codes that are not float32 ties) or max error in LSB (fixed) / units (acc)."""
     rows = []
     for node in graph.nodes[1:]:
         y = run_node(node, *(_as_int(graph, i, refs, pixels) for i in node.inputs))
         row = {"node": node.name, "op": node.op, "kind": node.type.kind}
         if node.type.kind == "code":
-            row["agreement"] = float((y == refs[node.name]).double().mean())
+            differ = y != refs[node.name]
+            row["agreement"] = float((~differ).double().mean())
+            if ties is not None:
+                row["mismatches_beyond_ties"] = int((differ & ~ties[node.name]).sum())
             row["input_kind"] = graph.node(node.inputs[0]).type.kind
         else:
             err = float((float_view(graph, node.name, y) - refs[node.name].double()).abs().max())

@@ -22,6 +22,7 @@ IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 class LowerResult:
     graph: Graph
     refs: dict[str, torch.Tensor]  # float model value per node on the given images
+    ties: dict[str, torch.Tensor]  # per threshold node: elements that are float32 ties
 
 
 def _check_supported(model: nn.Module) -> None:
@@ -61,8 +62,7 @@ def lower_model(model: nn.Module, pixels: torch.Tensor, *, mean, std, name: str 
         "lowering_version": LOWERING_VERSION, "mean": list(map(float, mean)),
         "std": list(map(float, std)), "residual_bits": residual_bits, "headroom": headroom, "stem_bits": stem_bits,
         **(meta or {})})
-    refs = dict(builder.refs)
-    return LowerResult(graph, refs)
+    return LowerResult(graph, dict(builder.refs), dict(builder.ties))
 
 
 def fracs_of(graph: Graph) -> dict[str, int]:
@@ -71,12 +71,15 @@ def fracs_of(graph: Graph) -> dict[str, int]:
 
 
 @torch.no_grad()
-def trace(model: nn.Module, graph: Graph, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Float values of every node of ``graph`` for new ``pixels`` (same constants)."""
+def trace(model: nn.Module, graph: Graph, pixels: torch.Tensor) -> LowerResult:
+    """Float values (and ties) of every node of ``graph`` for new ``pixels``; the graph
+    itself is rebuilt with the same formats and must come out identical."""
     res = lower_model(model, pixels, mean=graph.meta["mean"], std=graph.meta["std"],
                       fracs=fracs_of(graph), residual_bits=graph.meta["residual_bits"],
                       headroom=graph.meta["headroom"], stem_bits=graph.meta["stem_bits"])
-    return res.refs
+    if [n.to_json() for n in res.graph.nodes] != [n.to_json() for n in graph.nodes]:
+        raise ValueError("trace: the model does not reproduce this graph")
+    return res
 
 
 @torch.no_grad()

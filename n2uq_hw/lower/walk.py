@@ -58,7 +58,7 @@ class Walker:
         """Threshold node on a fixed tensor: RPReLU + quantizer folded."""
         c = x.type.shape[0]
         return self.b.threshold(name, x, np.full(c, 2.0**-x.type.frac), np.zeros(c), unit_act,
-                                quant, quant.codes(r), source)
+                                quant, r, source)
 
     def qconv(self, name: str, codes: Value, unit: QConvUnit, q_in: torch.Tensor,
               sign: np.ndarray | None = None) -> tuple[Value, np.ndarray, torch.Tensor]:
@@ -95,8 +95,7 @@ class Walker:
                 bn_f = unit.bn(unit.conv(q_in))
                 r = nxt.act(bn_f)
                 codes = self.b.threshold(f"{name}.unit{i + 2}.quant", acc, bs * scale * sign, bh,
-                                         nxt.act, nxt.quant, nxt.quant.codes(r),
-                                         f"{name}.unit{i + 2}")
+                                         nxt.act, nxt.quant, r, f"{name}.unit{i + 2}")
             else:
                 acc, scale, conv_f = self.qconv(f"{name}.unit{i + 1}", codes, unit, q_in)
                 return acc, unit.bn(conv_f), bs * scale
