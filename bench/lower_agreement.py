@@ -58,10 +58,10 @@ def main() -> None:
     splits = load_dataset(a.data, image_size=model.info.input_size, val_size=5000, split_seed=0)
     px, labels = splits.val.images[: a.images], splits.val.labels[: a.images]
     results = {"model": ck["model"], "checkpoint": a.checkpoint, "images": len(px)}
-    for stem_bits, res_bits in ((8, 16), (16, 16), (16, 24)):
+    for stem_bits, shift, res_bits in ((8, 0, 16), (16, 0, 24), (16, 8, 24), (16, 8, 32)):
         t = time.perf_counter()
         low = lower_model(model, splits.train.images[: a.calib_images], mean=mean, std=std,
-                          stem_bits=stem_bits, residual_bits=res_bits)
+                          stem_bits=stem_bits, residual_bits=res_bits, input_shift=shift)
         lower_s = time.perf_counter() - t
         tr = trace(model, low.graph, px)
         refs = tr.refs
@@ -70,7 +70,7 @@ def main() -> None:
         e2e["reference_seconds"] = time.perf_counter() - t
         iso = isolated(low.graph, {k: v[:200] for k, v in refs.items()}, px[:200],
                        {k: v[:200] for k, v in tr.ties.items()})
-        key = f"stem{stem_bits}_res{res_bits}"
+        key = f"stem{stem_bits}_shift{shift}_res{res_bits}"
         results[key] = {"lower_seconds": lower_s, "end_to_end": e2e, "isolated": iso}
         codes = list(e2e["codes"].values())
         acc_thr = [r["agreement"] for r in iso if r["kind"] == "code" and r["input_kind"] == "acc"]

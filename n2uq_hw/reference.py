@@ -150,6 +150,7 @@ def _conv2d(node: Node, x: torch.Tensor) -> torch.Tensor:
     if w.shape != (o, i, k, k):
         raise _err(node, f"weight shape {tuple(w.shape)} does not match [O, {i}, {k}, {k}]")
     zp = _array(node, "zero_point", optional=True)
+    x = x * 2 ** int(node.attrs.get("input_shift", 0))
     xp = x - _per_channel(node, zp, x, "zero_point") if zp is not None else x
     # bound on |every partial sum| = max_o sum_i |w[o, i]|_1 * max |x'[i]|  (padding: x' = 0)
     wabs = w.abs().sum((2, 3)).to(torch.float64)

@@ -97,7 +97,7 @@ OPS: dict[str, _Spec] = {
     "input": _Spec(0, (), (), (), (), (), False),
     "conv2d": _Spec(1, _ALL_KINDS,
                     ("kernel", "stride", "padding", "acc_bound", "weight_format", "weight_bits"),
-                    ("acc_scale",), ("weight",), ("zero_point",), False),
+                    ("acc_scale", "input_shift"), ("weight",), ("zero_point",), False),
     "linear": _Spec(1, _ALL_KINDS, ("acc_bound", "weight_format", "weight_bits"), ("acc_scale",),
                     ("weight",), ("zero_point",), False),
     "threshold": _Spec(1, ("acc", "fixed"), ("bits",), (), ("pos",), ("neg", "breakpoint"), True),
@@ -375,6 +375,9 @@ def _check_acc_bound(node: Node, w3: np.ndarray, xr: _Range, zp: np.ndarray | No
                      pad: bool) -> _Range:
     bound = _int_attr(node, "acc_bound", 0, LIMIT - 1)
     lo, hi = xr
+    if "input_shift" in node.attrs:  # x' = x * 2^input_shift - zero_point
+        shift = _int_attr(node, "input_shift", 0, 16)
+        lo, hi = _obj(lo) * 2**shift, _obj(hi) * 2**shift
     if zp is not None:
         lo, hi = lo - _obj(zp), hi - _obj(zp)
     if pad:  # padded positions contribute x' = 0

@@ -54,6 +54,7 @@ class Builder:
     mult_bits: int = 16
     slope_frac: int = 14
     stem_bits: int = 8
+    input_shift: int = 0
     nodes: list[Node] = field(default_factory=list)
     refs: dict[str, torch.Tensor] = field(default_factory=dict)  # node -> float value
     ties: dict[str, torch.Tensor] = field(default_factory=dict)  # threshold -> near-tie mask
@@ -81,10 +82,10 @@ class Builder:
 
     def conv(self, name: str, x: Value, weight: np.ndarray, *, stride: int, padding: int,
              fmt: str, wbits: int, acc_scale: np.ndarray, ref: torch.Tensor, source: str,
-             zero_point: np.ndarray | None = None) -> Value:
+             zero_point: np.ndarray | None = None, input_shift: int = 0) -> Value:
         """Integer conv; ``ref`` is the float conv output this accumulator stands for."""
         k = weight.shape[-1]
-        lo, hi = self._input_range(x, zero_point)
+        lo, hi = self._input_range(x, zero_point, input_shift)
         bound = acc_bound(weight, np.maximum(np.abs(lo), np.abs(hi)))
         bits = max(2, int(np.ceil(np.log2(bound + 1))) + 1)
         h, w = x.type.shape[1:]
@@ -93,8 +94,9 @@ class Builder:
         arrays = {"weight": weight.astype(np.int8 if np.abs(weight).max(initial=0) <= 127
                                           else np.int16)}
         if zero_point is not None:
-            arrays["zero_point"] = zero_point.astype(np.int16)
+            arrays["zero_point"] = zero_point.astype(np.int32)
         attrs = {"kernel": k, "stride": stride, "padding": padding, "acc_bound": bound,
+                 **({"input_shift": input_shift} if input_shift else {}),
                  "weight_format": fmt, "weight_bits": wbits,
                  "acc_scale": [float(s) for s in acc_scale]}
         mn, mx = acc_range(weight, np.minimum(lo, 0) if padding else lo,
@@ -204,12 +206,14 @@ class Builder:
                               {"acc_scale": [2.0**-x.type.frac] * c}), ref * n,
                          vmin=np.full(c, x.type.min * n), vmax=np.full(c, x.type.max * n))
 
-    def _input_range(self, x: Value, zero_point: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _input_range(self, x: Value, zero_point: np.ndarray | None, shift: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
         c = x.type.shape[0]
         lo = np.full(c, x.type.min, dtype=np.int64)
         hi = np.full(c, x.type.max, dtype=np.int64)
         if x.vmin is not None:
             lo, hi = x.vmin.astype(np.int64), x.vmax.astype(np.int64)
+        lo, hi = lo * 2**shift, hi * 2**shift
         if zero_point is not None:
             lo, hi = lo - zero_point, hi - zero_point
         return lo, hi

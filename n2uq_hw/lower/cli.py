@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--residual-bits", type=int, default=16, help="fixed-point width (16)")
     p.add_argument("--stem-bits", type=int, choices=(8, 16), default=8,
                    help="first-conv weight bits (8)")
+    p.add_argument("--input-shift", type=int, default=0, choices=range(17), metavar="0..16",
+                   help="first-conv input x' = pixel * 2^k - zero point (finer padding value)")
     p.add_argument("-o", "--out", help="IR folder (default build/MODEL/ir)")
     p.set_defaults(func=run)
 
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                           "calibration images"
     start = time.perf_counter()
     res = lower_model(model, pixels, mean=mean, std=std, residual_bits=args.residual_bits,
-                      stem_bits=args.stem_bits, meta=meta)
+                      stem_bits=args.stem_bits, input_shift=args.input_shift, meta=meta)
     save_ir(res.graph, out)
     macs = sum(int(n.arrays["weight"][0].size) * int(torch.tensor(n.type.shape).prod())
                for n in res.graph.nodes if n.op in ("conv2d", "linear"))

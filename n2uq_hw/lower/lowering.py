@@ -41,8 +41,8 @@ def normalise(pixels: torch.Tensor, mean, std) -> torch.Tensor:
 @torch.no_grad()
 def lower_model(model: nn.Module, pixels: torch.Tensor, *, mean, std, name: str | None = None,
                 fracs: dict[str, int] | None = None, residual_bits: int = 16,
-                headroom: float = 2.0, stem_bits: int = 8, meta: dict | None = None
-                ) -> LowerResult:
+                headroom: float = 2.0, stem_bits: int = 8, input_shift: int = 0,
+                meta: dict | None = None) -> LowerResult:
     """Lower ``model`` (eval mode, CPU) using ``pixels`` (uint8 [B, 3, H, W]) to calibrate.
 
     ``fracs`` pins the fixed-point formats (node -> frac) of an earlier lowering, which makes
@@ -53,7 +53,8 @@ def lower_model(model: nn.Module, pixels: torch.Tensor, *, mean, std, name: str 
         raise ValueError("pixels must be a uint8 tensor [B, 3, H, W]")
     model = model.eval()
     builder = Builder(residual_bits=residual_bits, headroom=headroom,
-                      mult_bits=min(residual_bits, 30), stem_bits=stem_bits)
+                      mult_bits=min(residual_bits, 30), stem_bits=stem_bits,
+                      input_shift=input_shift)
     mean_a, std_a = np.asarray(mean, np.float64), np.asarray(std, np.float64)
     image = builder.input("image", pixels, normalise(pixels, mean, std))
     out = walk(model, builder, image, mean_a, std_a, fracs)
@@ -61,6 +62,7 @@ def lower_model(model: nn.Module, pixels: torch.Tensor, *, mean, std, name: str 
     graph = Graph(model_name, builder.nodes, "image", out.name, {
         "lowering_version": LOWERING_VERSION, "mean": list(map(float, mean)),
         "std": list(map(float, std)), "residual_bits": residual_bits, "headroom": headroom, "stem_bits": stem_bits,
+        "input_shift": input_shift,
         **(meta or {})})
     return LowerResult(graph, dict(builder.refs), dict(builder.ties))
 
@@ -76,7 +78,8 @@ def trace(model: nn.Module, graph: Graph, pixels: torch.Tensor) -> LowerResult:
     itself is rebuilt with the same formats and must come out identical."""
     res = lower_model(model, pixels, mean=graph.meta["mean"], std=graph.meta["std"],
                       fracs=fracs_of(graph), residual_bits=graph.meta["residual_bits"],
-                      headroom=graph.meta["headroom"], stem_bits=graph.meta["stem_bits"])
+                      headroom=graph.meta["headroom"], stem_bits=graph.meta["stem_bits"],
+                      input_shift=graph.meta.get("input_shift", 0))
     if [n.to_json() for n in res.graph.nodes] != [n.to_json() for n in graph.nodes]:
         raise ValueError("trace: the model does not reproduce this graph")
     return res

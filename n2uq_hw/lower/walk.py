@@ -40,14 +40,16 @@ class Walker:
              std: np.ndarray) -> Value:
         """8-bit first conv with the input normalisation folded in, then BN -> fixed."""
         conv, bn = seq[0], seq[1]
-        zp = np.round(mean * 255).astype(np.int64)
-        w = _np(conv.weight) / (255.0 * std)[None, :, None, None]
+        k = self.b.input_shift  # x' = pixel * 2^k - zp: padding lands within 2^-k-1 grey level
+        zp = np.round(mean * 255 * 2**k).astype(np.int64)
+        w = _np(conv.weight) / (255.0 * 2**k * std)[None, :, None, None]
         q, s = int_per_channel(w, self.b.stem_bits)
-        const = (w * (zp - 255.0 * mean)[None, :, None, None]).sum((1, 2, 3))
+        const = (w * (zp - 255.0 * 2**k * mean)[None, :, None, None]).sum((1, 2, 3))
         conv_f = conv(image.ref)
         acc = self.b.conv(f"{name}.conv", image, q, stride=conv.stride[0],
                           padding=conv.padding[0], fmt=f"int{self.b.stem_bits}", wbits=self.b.stem_bits,
-                          acc_scale=s, ref=conv_f, source=f"{name}.0", zero_point=zp)
+                          acc_scale=s, ref=conv_f, source=f"{name}.0", zero_point=zp,
+                          input_shift=k)
         bs, bh = bn_affine(bn)
         out_f = bn(conv_f)
         return self.b.requant(f"{name}.bn", acc, bs * s, bs * const + bh,
