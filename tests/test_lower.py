@@ -118,3 +118,23 @@ def test_imagenet_resnets_lower_at_reduced_size(name, seed):
             assert row["agreement"] >= 0.995, row
         elif row["node"] in odd:
             assert row["max_error_lsb"] < 1e-2, row
+
+
+def test_precise_first_conv_options():
+    """16-bit first-conv weights and input_shift 8: still valid and closer to the float
+    model at the first quantizer than the default 8-bit, unshifted first conv."""
+    model = perturbed("resnet20_w2a2", 21)
+    calib, pixels = smooth_images(8, 32, 3), smooth_images(8, 32, 4)
+    agree = {}
+    for stem_bits, shift in ((8, 0), (16, 8)):
+        res = lower_model(model, calib, mean=CIFAR_NORM[0], std=CIFAR_NORM[1],
+                          stem_bits=stem_bits, input_shift=shift, residual_bits=24)
+        validate(res.graph)
+        stem = res.graph.node("stem.conv")
+        assert stem.attrs.get("input_shift", 0) == shift
+        assert stem.attrs["weight_bits"] == stem_bits
+        tr = trace(model, res.graph, pixels)
+        e2e = end_to_end(res.graph, tr.refs, pixels)
+        agree[stem_bits] = e2e["codes"]["stages.0.0.unit1.quant"]
+    assert agree[16] >= agree[8]
+    assert agree[16] > 0.999

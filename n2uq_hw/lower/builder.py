@@ -154,8 +154,10 @@ class Builder:
 
     def requant(self, name: str, v: Value, g: np.ndarray, h: np.ndarray, frac: int,
                 ref: torch.Tensor, source: str, bits: int | None = None) -> Value:
+        lo, hi = self._input_range(v, None)
+        vmax_abs = int(max(np.abs(lo).max(), np.abs(hi).max()))
         m, b, s = requant_constants(np.asarray(g, np.float64), np.asarray(h, np.float64), frac,
-                                    self.mult_bits)
+                                    self.mult_bits, vmax_abs)
         t = self.fixed_type(frac, v.type.shape)
         if bits is not None:
             t.bits = bits

@@ -131,11 +131,12 @@ def _fix_up(chain: Chain, t: np.ndarray, th: Thresholds, vmin: np.ndarray, vmax:
                 raise ArithmeticError("threshold fix-up did not converge")
 
 
-def requant_constants(g: np.ndarray, h: np.ndarray, frac: int, mult_bits: int = 16
-                      ) -> tuple[np.ndarray, np.ndarray, int]:
+def requant_constants(g: np.ndarray, h: np.ndarray, frac: int, mult_bits: int = 16,
+                      vmax_abs: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """``(multiplier, bias, shift)`` with ``floor((v*M + B) / 2^S) ~= round((g v + h) 2^frac)``.
 
-    ``|M| < 2^(mult_bits-1)``; the shift is the largest that keeps that (at most 40).
+    ``|M| < 2^(mult_bits-1)`` and ``|M| * vmax_abs + |B| < 2^61`` (exact in int64); the
+    shift is the largest that keeps both (at most 40).
     """
     gmax = float(np.max(np.abs(g))) if g.size else 0.0
     if gmax == 0:
@@ -143,7 +144,13 @@ def requant_constants(g: np.ndarray, h: np.ndarray, frac: int, mult_bits: int = 
     else:
         shift = math.floor(math.log2((2 ** (mult_bits - 1) - 1) / gmax)) - frac
         shift = max(1, min(40, shift))
-        while np.max(np.abs(np.round(g * 2.0 ** (frac + shift)))) >= 2 ** (mult_bits - 1):
+        def too_big(sh: int) -> bool:
+            m = np.abs(np.round(g * 2.0 ** (frac + sh)))
+            b = np.abs(np.round(h * 2.0 ** (frac + sh))) + 2.0**sh
+            return bool(np.max(m) >= 2 ** (mult_bits - 1) or
+                        np.max(m * float(vmax_abs) + b) >= 2.0**61)
+
+        while shift > 0 and too_big(shift):
             shift -= 1
         if shift < 0:
             raise ValueError("requantisation scale too large for the multiplier width")
