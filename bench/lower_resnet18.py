@@ -1,7 +1,7 @@
 """resnet18_w2a2 at 224x224: lowering and reference-executor time, and integer vs float
 agreement for a seeded model whose BN statistics are calibrated on synthetic images.
 
-    python bench/lower_resnet18.py --images 200
+    python bench/lower_resnet18.py --images 200 [--precise] --json bench/results/lower_resnet18.json
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--model", default="resnet18_w2a2")
     p.add_argument("--images", type=int, default=200)
     p.add_argument("--calib-images", type=int, default=32)
+    p.add_argument("--precise", action="store_true",
+                   help="24-bit stem weights, input shift 8, 32-bit stream (lower --precise)")
     p.add_argument("--json")
     a = p.parse_args()
     torch.manual_seed(0)
@@ -37,7 +39,8 @@ def main() -> None:
     calib = synthetic_pixels(a.calib_images, 224, 0)
     calibrate_bn(model, normalise(calib, mean, std))
     t = time.perf_counter()
-    low = lower_model(model, calib[:8], mean=mean, std=std)
+    opts = {"stem_bits": 24, "input_shift": 8, "residual_bits": 32} if a.precise else {}
+    low = lower_model(model, calib[:8], mean=mean, std=std, **opts)
     lower_s = time.perf_counter() - t
     one = synthetic_pixels(1, 224, 1)
     t = time.perf_counter()
@@ -45,7 +48,7 @@ def main() -> None:
     one_s = time.perf_counter() - t
     print(f"lowering {lower_s:.1f} s (8 calibration images); reference, one 224x224 image: "
           f"{one_s:.2f} s", flush=True)
-    res = {"model": a.model, "lower_seconds": lower_s, "reference_one_image_seconds": one_s}
+    res = {"model": a.model, "options": opts or "default", "lower_seconds": lower_s, "reference_one_image_seconds": one_s}
     px = synthetic_pixels(a.images, 224, 2)
     e2e = {"top1_agreement": 0.0, "codes": {}}
     chunks = []

@@ -5,7 +5,7 @@ Usage: ``splits = load_dataset(path, image_size=32)``, then
 each epoch call ``loader.set_epoch(epoch)`` and iterate ``for images, labels in loader``.
 """
 
-from n2uq_hw.data.dataset import DataSplits, Split, load_dataset
+from n2uq_hw.data.dataset import DataSplits, Split, eval_pixels, load_dataset
 from n2uq_hw.data.loaders import make_loader
 
-__all__ = ["DataSplits", "Split", "load_dataset", "make_loader"]
+__all__ = ["DataSplits", "Split", "eval_pixels", "load_dataset", "make_loader"]

@@ -196,3 +196,16 @@ def _hold_out(
     perm = torch.randperm(n, generator=g)
     val_idx, train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
     return train.subset(train_idx), train.subset(val_idx)
+
+
+def eval_pixels(split: Split, count: int) -> torch.Tensor:
+    """The first ``count`` images of ``split`` as uint8 ``[N, 3, S, S]`` with the evaluation
+    transform (decoded on demand for large-image splits): calibration and test inputs."""
+    from n2uq_hw.data.decode import open_rgb
+    from n2uq_hw.data.transforms import to_chw_uint8, val_transform
+
+    count = min(count, len(split))
+    if split.images is not None:
+        return split.images[:count]
+    return torch.stack([to_chw_uint8(val_transform(open_rgb(split.payloads[i], split.names[i]),
+                                                   split.image_size)) for i in range(count)])

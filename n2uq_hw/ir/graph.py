@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from n2uq_hw.errors import fail
+from n2uq_hw.fsutil import atomic_folder
 
 SCHEMA = "n2uq-hw-ir"
 VERSION = 1
@@ -93,24 +91,16 @@ def save_ir(graph: Graph, folder: str | Path) -> Path:
 
     validate(graph)
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        (tmp / "graph.json").write_text(json.dumps(graph.to_json(), indent=1) + "\n")
-        arrays = {f"{n.name}.{k}": v for n in graph.nodes for k, v in n.arrays.items()}
-        np.savez_compressed(tmp / "arrays.npz", **arrays)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_folder(folder) as tmp:
+        write_ir_files(graph, tmp)
     return folder
+
+
+def write_ir_files(graph: Graph, folder: Path) -> None:
+    """Write ``graph.json`` and ``arrays.npz`` into an existing ``folder`` (not atomic)."""
+    (folder / "graph.json").write_text(json.dumps(graph.to_json(), indent=1) + "\n")
+    arrays = {f"{n.name}.{k}": v for n in graph.nodes for k, v in n.arrays.items()}
+    np.savez_compressed(folder / "arrays.npz", **arrays)
 
 
 def load_ir(path: str | Path) -> Graph:

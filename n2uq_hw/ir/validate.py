@@ -32,13 +32,13 @@ Every node
 Per op (shapes compared with the input's and output's declared shapes)
   - ``attrs``: kernel >= 1, stride >= 1, padding >= 0 (maxpool: padding < kernel, so no window
     is all padding); shift 0..62; add shifts -62..62; slope_frac 0..62; weight_format "odd"
-    (weight_bits 1..8) or "int8"/"int16" (weight_bits 8/16); 0 <= acc_bound < 2^62.
+    (weight_bits 1..8) or "int8"/"int16"/"int24" (weight_bits 8/16/24); 0 <= acc_bound < 2^62.
   - ``shape``: conv2d weight ``[O, I, k, k]`` with I = input channels, zero_point ``[I]``,
     output ``[O, (H+2p-k)//s+1, (W+2p-k)//s+1]`` (both >= 1); linear input ``[I]`` or
     ``[I, 1, 1]``, weight ``[O, I]``, output ``[O]``; threshold ``pos``/``neg`` ``[C, 2^bits-1]``,
     ``breakpoint`` ``[C]``; requant/rprelu arrays ``[C]``; add inputs of equal shape; maxpool
     pooled shape; avgpool_sum ``[C]``; elementwise ops keep the input shape.
-  - ``weight range``: "odd": odd integers in ``[-N, N]``, ``N = 2^b - 1``; "int8": ``[-128, 127]``; "int16": ``[-32768, 32767]``.
+  - ``weight range``: "odd": odd integers in ``[-N, N]``, ``N = 2^b - 1``; "int8": ``[-128, 127]``; "int16": ``[-32768, 32767]``; "int24": ``[-2^23, 2^23 - 1]``.
   - ``acc_bound``: >= the exact worst-case ``|acc|`` over every input in the input's static
     range (below); the output is ``acc`` with ``bits = ceil(log2(acc_bound + 1)) + 1``.
   - ``thresholds``: ``pos`` rows non-decreasing within ``[min(v), max(v) + 1]``, ``neg`` rows
@@ -78,6 +78,7 @@ __all__ = ["LIMIT", "NEVER_BREAK", "OPS", "validate"]
 LIMIT = 2**62  # every intermediate of the integer semantics stays below this in magnitude
 NEVER_BREAK = -(2**62)  # breakpoint of a monotone channel in a two-sided threshold node
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_FORMATS = ("int8", "int16", "int24")  # two's-complement weights of 8, 16 or 24 bits
 _INT_DTYPES = tuple(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
 _MAX_ODD_BITS = 8
 _ALL_KINDS = KINDS
@@ -319,7 +320,7 @@ def _out_hw(h: int, w: int, k: int, s: int, p: int) -> tuple[int, int]:
 
 def _weight_limits(node: Node) -> tuple[str, int, int]:
     fmt, b = node.attrs["weight_format"], node.attrs["weight_bits"]
-    if fmt in ("int8", "int16"):
+    if fmt in _INT_FORMATS:
         want = int(fmt[3:])
         if b != want:
             _err(node, "attrs", f"weight_bits = {b} must be {want} for weight_format {fmt!r}")
@@ -330,7 +331,7 @@ def _weight_limits(node: Node) -> tuple[str, int, int]:
                                 "weight_format 'odd'")
         n = 2**b - 1
         return fmt, -n, n
-    _err(node, "attrs", f"weight_format {fmt!r} must be 'odd', 'int8' or 'int16'")
+    _err(node, "attrs", f"weight_format {fmt!r} must be 'odd', 'int8', 'int16' or 'int24'")
 
 
 def _check_weight_values(node: Node, w: np.ndarray) -> None:

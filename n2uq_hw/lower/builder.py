@@ -28,6 +28,12 @@ from n2uq_hw.quant import N2UQActQuant, RPReLU
 TIE_EPS = 1e-4  # |beta1 * r - t_i| below this: a float32 tie in the float model
 
 
+def _int_dtype(a: np.ndarray) -> type:
+    """Smallest of int8/int16/int32 that holds every value of ``a``."""
+    m = int(np.abs(a).max(initial=0))
+    return np.int8 if m <= 127 else np.int16 if m <= 32767 else np.int32
+
+
 @dataclass
 class Value:
     """An emitted IR tensor and the float model's value at the same point."""
@@ -52,7 +58,6 @@ class Builder:
     residual_bits: int = 16
     headroom: float = 2.0
     mult_bits: int = 16
-    slope_frac: int = 14
     stem_bits: int = 8
     input_shift: int = 0
     nodes: list[Node] = field(default_factory=list)
@@ -91,8 +96,7 @@ class Builder:
         h, w = x.type.shape[1:]
         oh, ow = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
         t = TensorType("acc", True, bits, (weight.shape[0], oh, ow))
-        arrays = {"weight": weight.astype(np.int8 if np.abs(weight).max(initial=0) <= 127
-                                          else np.int16)}
+        arrays = {"weight": weight.astype(_int_dtype(weight))}
         if zero_point is not None:
             arrays["zero_point"] = zero_point.astype(np.int32)
         attrs = {"kernel": k, "stride": stride, "padding": padding, "acc_bound": bound,
@@ -113,9 +117,9 @@ class Builder:
         attrs = {"acc_bound": bound, "weight_format": "int8", "weight_bits": 8,
                  "acc_scale": [float(s) for s in acc_scale]}
         mn, mx = acc_range(weight[:, :, None], lo, hi)
-        wdt = np.int8 if np.abs(weight).max(initial=0) <= 127 else np.int16
         return self.emit(Node(name, "linear", [x.name], t, attrs,
-                              {"weight": weight.astype(wdt)}), ref, source, vmin=mn, vmax=mx)
+                              {"weight": weight.astype(_int_dtype(weight))}), ref, source,
+                         vmin=mn, vmax=mx)
 
     def threshold(self, name: str, v: Value, g: np.ndarray, h: np.ndarray, act: RPReLU,
                   quant: N2UQActQuant, r: torch.Tensor, source: str) -> Value:
@@ -178,8 +182,9 @@ class Builder:
         c = x.type.shape[0]
         if slope.size == 1:
             slope = np.full(c, slope[0])
-        sa = self.slope_frac
-        while sa > 0 and np.max(np.abs(np.round(slope * 2.0**sa))) >= 2**15:
+        # slopes get as many fractional bits as the stream (minus sign and one integer bit)
+        sa = self.residual_bits - 2
+        while sa > 0 and np.max(np.abs(np.round(slope * 2.0**sa))) >= 2 ** (self.residual_bits - 1):
             sa -= 1
         arrays = {
             "bias1": np.round(act.bias1.bias.detach().double().reshape(-1).numpy() * scale

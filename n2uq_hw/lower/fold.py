@@ -178,7 +178,8 @@ def int_per_channel(w: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarra
     scale = np.abs(flat).max(1) / lim
     scale = np.where(scale > 0, scale, 1.0)
     q = np.clip(np.round(flat / scale[:, None]), -lim, lim)
-    return q.astype(np.int8 if bits <= 8 else np.int16).reshape(w.shape), scale
+    dtype = np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
+    return q.astype(dtype).reshape(w.shape), scale
 
 
 def int8_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,1 @@
+"""IR -> layer program, memory image and performance model for the engine."""

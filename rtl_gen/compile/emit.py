@@ -1,0 +1,116 @@
+"""Compiled program -> memory image + ``program.json`` (the layer program).
+
+``program.json`` lists, per layer, its loop bounds, operand plan, epilogue constants and
+the byte offsets of everything it reads and writes in the memory image (rtl_gen/compile/
+image.py). It is what the controller executes and what the performance model predicts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from n2uq_hw.ir.graph import Graph, Node
+from rtl_gen.compile.image import MemoryImage, pack
+from rtl_gen.compile.perf import LayerPerf
+from rtl_gen.compile.program import Layer, Program, conv_dims
+
+
+def _param_fields(node: Node) -> list[tuple[str, np.ndarray]]:
+    """Per-channel int64 fields a node contributes to its layer's parameter table."""
+    a = node.arrays
+    if node.op == "requant":
+        return [("multiplier", a["multiplier"]), ("bias", a["bias"])]
+    if node.op == "rprelu":
+        return [("bias1", a["bias1"]), ("slope", a["slope"]), ("bias2", a["bias2"])]
+    if node.op == "threshold":
+        out = [(f"pos{i}", a["pos"][:, i]) for i in range(a["pos"].shape[1])]
+        if "neg" in a:
+            out += [(f"neg{i}", a["neg"][:, i]) for i in range(a["neg"].shape[1])]
+            out.append(("breakpoint", a["breakpoint"]))
+        return out
+    return []
+
+
+def _epilogue_attrs(graph: Graph, node: Node) -> dict:
+    t = node.type
+    d: dict = {"node": node.name, "op": node.op}
+    if t.kind == "fixed":
+        d.update(lo=-(2 ** (t.bits - 1)), hi=2 ** (t.bits - 1) - 1)
+    for k in ("shift", "bits", "frac", "shift_a", "shift_b", "slope_frac", "kernel", "stride",
+              "padding"):
+        if k in node.attrs:
+            d[k] = int(node.attrs[k])
+    d["inputs"] = list(node.inputs)
+    return d
+
+
+def _weight_stream(layer: Layer, dims: dict, pe: int, simd: int,
+                   w_bits: int) -> tuple[np.ndarray, int]:
+    plan = layer.plan
+    wu = plan.wu.transpose(0, 2, 3, 1).reshape(dims["O"], dims["K"])  # (ky, kx, ci) flattened
+    g, kc = math.ceil(dims["O"] / pe), math.ceil(dims["K"] / simd)
+    padded = np.zeros((g * pe, kc * simd), np.int64)
+    padded[: dims["O"], : dims["K"]] = wu
+    blocks = padded.reshape(g, pe, kc, simd).transpose(0, 2, 1, 3)  # [g, kc, pe, simd]
+    digits = np.stack([(blocks >> (w_bits * e)) & (2**w_bits - 1)
+                       for e in range(plan.w_digits)], 1)  # [g, e, kc, pe, simd]
+    rows = digits.reshape(-1, pe * simd)
+    return rows, g * plan.w_digits * kc
+
+
+def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
+    """Lay out the memory image and describe every layer; returns (image, program JSON)."""
+    g, cfg = program.graph, program.config
+    img = MemoryImage(cfg.mem_bits)
+    img.alloc_tensor(g.input, g.node(g.input).type)
+    for layer in program.layers:
+        for name in layer.writes:
+            img.alloc_tensor(name, g.node(name).type)
+    layers_json = []
+    for layer, perf in zip(program.layers, perfs, strict=True):
+        head = g.node(layer.nodes[0])
+        entry: dict = {"index": layer.index, "kind": layer.kind, "nodes": layer.nodes,
+                       "reads": {n: img.regions[n].offset for n in layer.reads},
+                       "writes": {n: img.regions[n].offset for n in layer.writes},
+                       "predicted_cycles": perf.predicted}
+        fields: list[tuple[str, np.ndarray]] = []
+        epi = layer.nodes
+        if layer.kind == "conv":
+            dims, plan = conv_dims(g, layer), layer.plan
+            rows, nblocks = _weight_stream(layer, dims, cfg.pe, cfg.simd, cfg.w_bits)
+            words = math.ceil(cfg.pe * cfg.simd * cfg.w_bits / cfg.mem_bits)
+            r = img.alloc(f"{layer.name}.weights", "weights", nblocks * words * img.word_bytes,
+                          pack(rows, cfg.w_bits, words, cfg.mem_bits), blocks=nblocks)
+            entry["conv"] = {**dims, "x_digits": plan.x_digits, "w_digits": plan.w_digits,
+                             "x_bits": plan.x_bits, "ox": plan.ox, "ow": plan.ow,
+                             "w_scale_log2": plan.w_scale_log2, "input_shift": plan.input_shift,
+                             "in_offset": [int(v) for v in plan.in_offset],
+                             "acc_bits": plan.acc_bits,
+                             "weights": r.offset, "weight_blocks": nblocks}
+            fields.append(("init", plan.const))
+            epi = layer.nodes[1:]
+        elif head.op in ("maxpool", "avgpool_sum"):
+            entry["pool"] = _epilogue_attrs(g, head)
+            epi = layer.nodes[1:]
+        entry["epilogue"] = [_epilogue_attrs(g, g.node(n)) for n in epi]
+        for n in epi:
+            fields += [(f"{n}.{k}", v) for k, v in _param_fields(g.node(n))]
+        if fields:
+            c = len(fields[0][1])
+            cp = math.ceil(c / cfg.pe) * cfg.pe
+            table = np.zeros((cp, len(fields)), np.int64)
+            for i, (_, v) in enumerate(fields):
+                table[:c, i] = v
+            r = img.alloc(f"{layer.name}.params", "params", table.size * 8,
+                          table.astype("<i8").tobytes(), fields=[k for k, _ in fields])
+            entry["params"] = r.offset
+            entry["param_fields"] = [k for k, _ in fields]
+        layers_json.append(entry)
+    regions = {n: {"kind": r.kind, "offset": r.offset, "size": r.size, **r.info}
+               for n, r in img.regions.items()}
+    prog = {"format": "n2uq-hw-program", "version": 1, "model": g.model,
+            "engine": cfg.to_json(), "input": g.input, "output": g.output,
+            "memory_bytes": img.end, "regions": regions, "layers": layers_json}
+    return img, prog

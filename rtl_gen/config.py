@@ -1,0 +1,74 @@
+"""Engine parameters and per-target defaults.
+
+The engine is one layer-sequential accelerator (docs/ARCHITECTURE.md "Engine"): a PE x SIMD
+array of ``a_bits`` x ``w_bits`` unsigned products, on-chip buffers, one external memory
+port of ``mem_bits`` per cycle. Every value is checked here so a bad combination fails with
+one line before anything is generated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from n2uq_hw.errors import fail
+
+# target -> (pe, simd, weight buffer bits, activation buffer bits, mem_bits, clock MHz):
+# buffers sized to about half of the device's block RAM, clocks a first estimate until
+# synthesis (issue 6) measures them.
+TARGETS: dict[str, dict] = {
+    "ecp5-85k": {"pe": 32, "simd": 32, "wbuf_bits": 2 * 32 * 4608 * 2, "abuf_bits": 1 << 20,
+                 "mem_bits": 64, "clock_mhz": 150.0},
+    "ecp5-25k": {"pe": 16, "simd": 16, "wbuf_bits": 2 * 16 * 4608 * 2, "abuf_bits": 1 << 18,
+                 "mem_bits": 32, "clock_mhz": 100.0},
+    "ice40-up5k": {"pe": 4, "simd": 8, "wbuf_bits": 2 * 4 * 4608 * 2, "abuf_bits": 1 << 16,
+                   "mem_bits": 16, "clock_mhz": 24.0},
+    "generic": {"pe": 16, "simd": 32, "wbuf_bits": 2 * 16 * 4608 * 2, "abuf_bits": 1 << 20,
+                "mem_bits": 64, "clock_mhz": 100.0},
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the generator and compiler need to know about one engine instance."""
+
+    target: str = "generic"
+    pe: int = 16
+    simd: int = 32
+    a_bits: int = 2
+    w_bits: int = 2
+    wbuf_bits: int = 2 * 16 * 4608 * 2
+    abuf_bits: int = 1 << 20
+    mem_bits: int = 64
+    clock_mhz: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            fail(f"unknown target {self.target!r}; known: {', '.join(TARGETS)}")
+        for name, lo, hi in (("pe", 1, 256), ("simd", 1, 256), ("a_bits", 1, 4),
+                             ("w_bits", 1, 4)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not lo <= v <= hi:
+                fail(f"--{name.replace('_', '-')} must be an integer in {lo}..{hi}, got {v}")
+        if self.mem_bits not in (16, 32, 64, 128):
+            fail(f"mem_bits must be 16, 32, 64 or 128, got {self.mem_bits}")
+        if self.simd * self.a_bits > 8 * self.mem_bits:
+            fail(f"SIMD {self.simd} x {self.a_bits}-bit lanes exceed what the {self.mem_bits}-bit "
+                 "memory port can refill at one row per 8 beats")
+        if self.pe * self.simd > MAX_MACS.get(self.target, 1 << 16):
+            fail(f"PE x SIMD = {self.pe * self.simd} MACs do not fit {self.target} "
+                 f"(at most {MAX_MACS[self.target]})")
+
+    @classmethod
+    def for_target(cls, target: str, **overrides) -> EngineConfig:
+        if target not in TARGETS:
+            fail(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+        vals = {**TARGETS[target], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(target=target, **vals)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# rough upper bounds on the array size each device can hold (about 8 LUT4 per W2A2 MAC
+# plus the rest of the engine); synthesis (--fit, issue 6) refines them
+MAX_MACS = {"ecp5-85k": 4096, "ecp5-25k": 1024, "ice40-up5k": 256, "generic": 1 << 16}

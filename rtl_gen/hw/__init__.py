@@ -1,0 +1,1 @@
+"""Amaranth components of the layer-sequential engine, one hardware function per file."""

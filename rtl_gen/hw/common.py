@@ -1,0 +1,26 @@
+"""Small shared pieces of the engine's components: parameter checks and the IR's
+arithmetic (docs/IR.md) as Amaranth expressions. Saturation limits and shift amounts arrive
+as runtime values (the controller loads them from the layer program)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Mux, Value
+
+
+def check_int(owner: str, name: str, v: object, lo: int, hi: int) -> int:
+    """``v`` as an int in ``lo..hi`` or a ValueError naming the component and parameter."""
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"{owner} {name} must be an integer in {lo}..{hi}, got {v!r}")
+    return v
+
+
+def clamp(v: Value, lo: Value, hi: Value) -> Value:
+    """``min(max(v, lo), hi)`` (signed compare): the IR's ``sat``."""
+    return Mux(v > hi, hi, Mux(v < lo, lo, v))
+
+
+def round_shift(v: Value, s: Value) -> Value:
+    """``floor_div(v + 2^(s-1), 2^s)`` for ``s > 0`` and ``v`` for ``s = 0`` (round half up);
+    ``v`` signed, ``s`` an unsigned runtime amount."""
+    half = (Value.cast(1) << s) >> 1  # 2^(s-1), and 0 when s = 0
+    return (v + half.as_signed()) >> s

@@ -1,0 +1,154 @@
+"""Compiler + engine model: every tensor the engine writes equals the reference executor's,
+for real lowered networks and seeded random graphs over many engine shapes."""
+
+import numpy as np
+import pytest
+import torch
+from ir_fixtures import small_graph
+from test_lower import perturbed, smooth_images
+
+from models import build_model
+from n2uq_hw.errors import N2UQError
+from n2uq_hw.lower import calibrate_bn, lower_model
+from n2uq_hw.lower.lowering import CIFAR_NORM, IMAGENET_NORM, normalise
+from n2uq_hw.reference import run_ir
+from rtl_gen.compile.emit import emit
+from rtl_gen.compile.image import MemoryImage, pack, unpack
+from rtl_gen.compile.perf import program_perf, summary
+from rtl_gen.compile.program import compile_layers
+from rtl_gen.config import EngineConfig
+from rtl_gen.engine_model import run_program
+
+
+def _check(graph, cfg, images):
+    prog = compile_layers(graph, cfg)
+    env = run_program(prog, images)
+    ref = run_ir(graph, images)
+    assert graph.output in env
+    for name, v in env.items():
+        assert torch.equal(v, ref[name]), name
+    return prog
+
+
+@pytest.mark.parametrize(("name", "seed"), [("smallcnn_w2a2", 0), ("smallcnn_w3a3", 1),
+                                            ("smallcnn_w4a4", 2), ("resnet20_w2a2", 3),
+                                            ("resnet20_w3a3_fpds", 4)])
+def test_engine_model_is_exact_on_lowered_cifar_models(name, seed):
+    model = perturbed(name, seed)
+    res = lower_model(model, smooth_images(8, 32, seed), mean=CIFAR_NORM[0], std=CIFAR_NORM[1])
+    _check(res.graph, EngineConfig(pe=8, simd=16), smooth_images(2, 32, 50 + seed))
+
+
+@pytest.mark.parametrize(("name", "seed", "opts"), [
+    ("resnet18_w2a2", 11, {}), ("resnet34_w3a3_fpds", 12, {}),
+    ("resnet50_w4a4", 13, {}),
+    ("resnet18_w2a2", 14, {"stem_bits": 24, "input_shift": 8, "residual_bits": 24})])
+def test_engine_model_is_exact_on_imagenet_resnets_at_reduced_size(name, seed, opts):
+    torch.manual_seed(seed)
+    model = build_model(name)
+    calib = smooth_images(4, 64, seed)
+    calibrate_bn(model, normalise(calib, *IMAGENET_NORM), batches=1)
+    res = lower_model(model, calib, mean=IMAGENET_NORM[0], std=IMAGENET_NORM[1], **opts)
+    _check(res.graph, EngineConfig(pe=16, simd=32), smooth_images(1, 64, 70 + seed))
+
+
+CONFIGS = [tuple(int(v) for v in row) for row in
+           np.random.default_rng(7).integers([1, 1, 1, 1], [33, 65, 4, 4], (24, 4))]
+
+
+@pytest.mark.parametrize(("seed", "cfg"), list(enumerate(CONFIGS)))
+def test_engine_model_is_exact_on_random_graphs_and_engine_shapes(seed, cfg):
+    """int8 conv with zero points, odd-weight conv, two-sided thresholds, residual add,
+    RPReLU, max pool, sum pool and an FC on an accumulator, on 24 seeded engine shapes
+    (PE, SIMD, activation and weight digit widths 1..3)."""
+    pe, simd, a, w = cfg
+    graph = small_graph(seed)
+    img = torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (2, 3, 8, 8))).to(
+        torch.uint8)
+    _check(graph, EngineConfig(pe=pe, simd=simd, a_bits=a, w_bits=w), img)
+
+
+def _lowered(name, size, seed=0, **opts):
+    torch.manual_seed(seed)
+    model = build_model(name)
+    norm = IMAGENET_NORM if size > 32 else CIFAR_NORM
+    calib = smooth_images(2, size, seed)
+    calibrate_bn(model, normalise(calib, *norm), batches=1)
+    return lower_model(model, calib, mean=norm[0], std=norm[1], **opts).graph
+
+
+def test_resnet20_layers_fuse_the_epilogue_chain():
+    graph = _lowered("resnet20_w2a2", 32)
+    prog = compile_layers(graph, EngineConfig())
+    ops = [[graph.node(n).op for n in layer.nodes] for layer in prog.layers]
+    assert ops[0] == ["conv2d", "requant", "threshold"]
+    assert ["conv2d", "requant", "add", "rprelu", "threshold"] in ops
+    # a block output feeding both the next block and its downsample quantizer: two banks
+    assert ["conv2d", "requant", "add", "rprelu", "threshold", "threshold"] in ops
+    assert all(o[0] in ("conv2d", "linear", "avgpool_sum", "maxpool", "threshold")
+               for o in ops)
+    fused = {n for layer in prog.layers for n in layer.nodes}
+    assert fused == {n.name for n in graph.nodes} - {graph.input}
+
+
+def test_resnet18_predicted_utilisation_is_at_least_85_percent():
+    graph = _lowered("resnet18_w2a2", 224)
+    prog = compile_layers(graph, EngineConfig.for_target("ecp5-85k"))
+    s = summary(program_perf(prog), 150.0)
+    assert s["utilisation"] >= 0.85, s
+    assert s["macs"] == 1_814_073_344
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 8, 16, 41])
+def test_pack_unpack_round_trip(bits):
+    rng = np.random.default_rng(bits)
+    v = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (5, 13)) if bits > 1 else \
+        rng.integers(0, 2, (5, 13))
+    words = -(-13 * bits // 32)
+    buf = pack(v, bits, words, 32)
+    assert len(buf) == 5 * words * 4
+    assert np.array_equal(unpack(buf, 5, 13, bits, words, 32, signed=bits > 1), v)
+
+
+def test_memory_image_holds_weights_in_stream_order():
+    graph = small_graph(3)
+    cfg = EngineConfig(pe=3, simd=5)
+    prog = compile_layers(graph, cfg)
+    img, pj = emit(prog, program_perf(prog))
+    blob = img.to_bytes()
+    layer = next(la for la in prog.layers if graph.node(la.name).attrs.get("weight_format") == "odd")
+    r = img.regions[f"{layer.name}.weights"]
+    words = -(-cfg.pe * cfg.simd * cfg.w_bits // cfg.mem_bits)
+    rows = unpack(blob[r.offset: r.offset + r.size], r.info["blocks"], cfg.pe * cfg.simd,
+                  cfg.w_bits, words, cfg.mem_bits, signed=False)
+    o, i, k, _ = layer.plan.wu.shape
+    kk = i * k * k
+    g, kc = -(-o // cfg.pe), -(-kk // cfg.simd)
+    rebuilt = rows.reshape(g, layer.plan.w_digits, kc, cfg.pe, cfg.simd)
+    flat = sum(rebuilt[:, e] << (cfg.w_bits * e) for e in range(layer.plan.w_digits))
+    flat = flat.transpose(0, 2, 1, 3).reshape(g * cfg.pe, kc * cfg.simd)[:o, :kk]
+    assert np.array_equal(flat, layer.plan.wu.transpose(0, 2, 3, 1).reshape(o, kk))
+    entry = pj["layers"][layer.index]
+    assert entry["conv"]["weights"] == r.offset and entry["kind"] == "conv"
+
+
+def test_memory_image_tensor_layout_round_trip():
+    img = MemoryImage(64)
+    graph = small_graph(1)
+    t = graph.node("bn1").type
+    v = np.random.default_rng(0).integers(t.min, t.max + 1, t.shape)
+    img.alloc("pad", "tensor", 24)
+    img.alloc_tensor("bn1", t)
+    b = img.tensor_bytes(t, v)
+    blob = bytes(img.regions["bn1"].offset) + b
+    assert np.array_equal(img.read_tensor(blob, "bn1", t), v)
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"pe": 0}, "--pe must be an integer in 1..256"),
+    ({"a_bits": 5}, "--a-bits must be an integer in 1..4"),
+    ({"target": "ice40-up5k", "pe": 64, "simd": 64}, "do not fit ice40-up5k"),
+    ({"target": "nope"}, "unknown target 'nope'")])
+def test_engine_config_rejects_bad_values(kw, msg):
+    with pytest.raises(N2UQError, match=msg):
+        EngineConfig(**kw)
