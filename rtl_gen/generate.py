@@ -5,12 +5,7 @@ from __future__ import annotations
 from amaranth.back import verilog
 
 from rtl_gen.compile.program import Program
-from rtl_gen.hw.accumulator import Accumulator
-from rtl_gen.hw.add_unit import AddUnit
-from rtl_gen.hw.mac_array import MacArray
-from rtl_gen.hw.requant_unit import RequantUnit
-from rtl_gen.hw.rprelu_unit import RPReLUUnit
-from rtl_gen.hw.threshold_unit import ThresholdUnit
+from rtl_gen.hw.datapath import Datapath
 
 
 def _bits_signed(v: int) -> int:
@@ -43,18 +38,13 @@ def widths(program: Program) -> dict[str, int]:
 
 
 def components(program: Program) -> dict:
-    """name -> elaboratable component, sized for ``program``."""
+    """name -> elaboratable component, sized for ``program``: the composed datapath (MAC
+    array -> accumulators -> epilogue; its Verilog holds every unit as its own module)."""
     cfg, w = program.config, widths(program)
-    mac = MacArray(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits)
-    value_bits = max(w["acc"], w["fixed"])
-    return {
-        "mac_array": mac,
-        "accumulator": Accumulator(cfg.pe, mac.dot_bits, mac.xsum_bits, w["ow"], w["acc"]),
-        "threshold_unit": ThresholdUnit(cfg.pe, value_bits, w["code"], bool(w["two_sided"])),
-        "requant_unit": RequantUnit(cfg.pe, value_bits, w["mult"], w["bias"], w["fixed"]),
-        "add_unit": AddUnit(cfg.pe, w["fixed"], w["fixed"], w["fixed"]),
-        "rprelu_unit": RPReLUUnit(cfg.pe, w["fixed"], w["param"], w["fixed"]),
-    }
+    return {"datapath": Datapath(
+        cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, ow_bits=w["ow"], acc_bits=w["acc"],
+        fixed_bits=w["fixed"], mult_bits=w["mult"], bias_bits=w["bias"],
+        param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]))}
 
 
 def to_verilog(name: str, component) -> str:

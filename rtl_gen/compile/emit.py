@@ -17,7 +17,14 @@ from rtl_gen.compile.perf import LayerPerf
 from rtl_gen.compile.program import Layer, Program, conv_dims
 
 
-def _param_fields(node: Node) -> list[tuple[str, np.ndarray]]:
+def hw_breakpoint(graph: Graph, node: Node) -> np.ndarray:
+    """A two-sided threshold's breakpoints within the input's range: the IR's ``-2^62``
+    (monotone channel) becomes ``min(v)``, which every value reaches; the comparator then
+    needs only the input width plus one bit."""
+    return np.maximum(node.arrays["breakpoint"], graph.node(node.inputs[0]).type.min)
+
+
+def _param_fields(graph: Graph, node: Node) -> list[tuple[str, np.ndarray]]:
     """Per-channel int64 fields a node contributes to its layer's parameter table."""
     a = node.arrays
     if node.op == "requant":
@@ -28,14 +35,16 @@ def _param_fields(node: Node) -> list[tuple[str, np.ndarray]]:
         out = [(f"pos{i}", a["pos"][:, i]) for i in range(a["pos"].shape[1])]
         if "neg" in a:
             out += [(f"neg{i}", a["neg"][:, i]) for i in range(a["neg"].shape[1])]
-            out.append(("breakpoint", a["breakpoint"]))
+            out.append(("breakpoint", hw_breakpoint(graph, node)))
         return out
     return []
 
 
-def _epilogue_attrs(graph: Graph, node: Node) -> dict:
+def _epilogue_attrs(graph: Graph, node: Node, chain: list[str] | None = None) -> dict:
     t = node.type
     d: dict = {"node": node.name, "op": node.op}
+    if node.op == "add" and chain:  # which input is the chain's value (the other is read)
+        d["chain_operand"] = next(i for i, n in enumerate(node.inputs) if n in chain)
     if t.kind == "fixed":
         d.update(lo=-(2 ** (t.bits - 1)), hi=2 ** (t.bits - 1) - 1)
     for k in ("shift", "bits", "frac", "shift_a", "shift_b", "slope_frac", "kernel", "stride",
@@ -94,9 +103,9 @@ def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
         elif head.op in ("maxpool", "avgpool_sum"):
             entry["pool"] = _epilogue_attrs(g, head)
             epi = layer.nodes[1:]
-        entry["epilogue"] = [_epilogue_attrs(g, g.node(n)) for n in epi]
+        entry["epilogue"] = [_epilogue_attrs(g, g.node(n), layer.nodes) for n in epi]
         for n in epi:
-            fields += [(f"{n}.{k}", v) for k, v in _param_fields(g.node(n))]
+            fields += [(f"{n}.{k}", v) for k, v in _param_fields(g, g.node(n))]
         if fields:
             c = len(fields[0][1])
             cp = math.ceil(c / cfg.pe) * cfg.pe

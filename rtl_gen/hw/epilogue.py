@@ -1,0 +1,129 @@
+"""The epilogue pipeline after the accumulators: ``requant -> add -> rprelu -> threshold x2``.
+
+Each stage can be switched off by the layer program (``en_*``); a switched-off stage passes
+its value through with the same latency, so the pipeline depth is fixed and the controller
+only drains it between output-channel groups (when the per-channel parameters change).
+The thresholds read the accumulator directly when ``en_requant`` is off (``conv ->
+threshold`` layers) and the last fixed-point value otherwise. Per-lane parameters and the
+per-layer shifts and limits are held constant by the caller during a group; the residual
+operand enters with the accumulator and is delayed here to meet the add stage.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.hw.add_unit import AddUnit
+from rtl_gen.hw.common import check_int
+from rtl_gen.hw.requant_unit import RequantUnit
+from rtl_gen.hw.rprelu_unit import RPReLUUnit
+from rtl_gen.hw.threshold_unit import ThresholdUnit
+
+
+class Epilogue(wiring.Component):
+    """``lanes`` epilogue lanes; ``latency`` cycles from ``valid`` to ``out_valid``."""
+
+    def __init__(self, lanes: int, acc_bits: int, fixed_bits: int, mult_bits: int,
+                 bias_bits: int, param_bits: int, code_bits: int, two_sided: bool) -> None:
+        check_int("Epilogue", "lanes", lanes, 1, 1024)
+        check_int("Epilogue", "fixed_bits", fixed_bits, 2, 64)
+        self.lanes, self.acc_bits, self.fixed_bits = lanes, acc_bits, fixed_bits
+        self.value_bits = max(acc_bits, fixed_bits)
+        self.requant = RequantUnit(lanes, acc_bits, mult_bits, bias_bits, fixed_bits)
+        self.add = AddUnit(lanes, fixed_bits, fixed_bits, fixed_bits)
+        self.rprelu = RPReLUUnit(lanes, fixed_bits, param_bits, fixed_bits)
+        self.thr = [ThresholdUnit(lanes, self.value_bits, code_bits, two_sided)
+                    for _ in range(2)]
+        self.latency = (self.requant.latency + self.add.latency + self.rprelu.latency
+                        + self.thr[0].latency)
+        lay = data.ArrayLayout
+        p = lay(signed(param_bits), lanes)
+        thr = self.thr[0]
+        sig = {
+            "valid": In(1),
+            "acc": In(lay(signed(acc_bits), lanes)),
+            "residual": In(lay(signed(fixed_bits), lanes)),
+            "en_requant": In(1), "en_add": In(1), "en_rprelu": In(1),
+            "mult": In(lay(signed(mult_bits), lanes)), "bias": In(lay(signed(bias_bits), lanes)),
+            "shift": In(unsigned(7)),
+            # saturation limits per stage (each IR node has its own output width)
+            **{f"{st}_{b}": In(signed(fixed_bits)) for st in ("rq", "add", "rp")
+               for b in ("lo", "hi")},
+            "a_left": In(4), "a_right": In(4), "b_left": In(4), "b_right": In(4),
+            "bias1": In(p), "slope": In(p), "bias2": In(p), "slope_frac": In(6),
+            "out_valid": Out(1),
+            "fixed": Out(lay(signed(fixed_bits), lanes)),
+        }
+        for t in range(2):
+            sig[f"pos{t}"] = In(lay(lay(signed(thr.t_bits), thr.levels), lanes))
+            if two_sided:
+                sig[f"neg{t}"] = In(lay(lay(signed(thr.t_bits), thr.levels), lanes))
+                sig[f"breakpoint{t}"] = In(lay(signed(thr.t_bits), lanes))
+            sig[f"code{t}"] = Out(lay(unsigned(code_bits), lanes))
+        self.two_sided = two_sided
+        super().__init__(sig)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        rq, ad, rp = self.requant, self.add, self.rprelu
+        m.submodules.requant, m.submodules.add, m.submodules.rprelu = rq, ad, rp
+        for t, u in enumerate(self.thr):
+            m.submodules[f"thr{t}"] = u
+
+        def delay(sig, n, name):
+            for i in range(n):
+                r = Signal.like(sig, name=f"{name}_d{i}")
+                m.d.sync += r.eq(sig)
+                sig = r
+            return sig
+
+        n = self.lanes
+        # requant (or pass the accumulator through, truncated to the fixed width)
+        m.d.comb += [rq.valid.eq(self.valid), rq.shift.eq(self.shift), rq.lo.eq(self.rq_lo),
+                     rq.hi.eq(self.rq_hi)]
+        for i in range(n):
+            m.d.comb += [rq.v[i].eq(self.acc[i]), rq.mult[i].eq(self.mult[i]),
+                         rq.bias[i].eq(self.bias[i])]
+        acc_d = delay(self.acc, rq.latency, "acc")
+        res_d = delay(self.residual, rq.latency, "res")
+        # add
+        m.d.comb += [ad.valid.eq(rq.out_valid), ad.lo.eq(self.add_lo), ad.hi.eq(self.add_hi),
+                     ad.a_left.eq(self.a_left), ad.a_right.eq(self.a_right),
+                     ad.b_left.eq(self.b_left), ad.b_right.eq(self.b_right)]
+        y1 = Signal(data.ArrayLayout(signed(self.fixed_bits), n))
+        for i in range(n):
+            m.d.comb += [y1[i].eq(rq.y[i]), ad.a[i].eq(rq.y[i]), ad.b[i].eq(res_d[i])]
+        y1_d = delay(y1, ad.latency, "y1")
+        acc_dd = delay(acc_d, ad.latency, "acc2")
+        en_add = delay(self.en_add, rq.latency + ad.latency, "en_add")
+        y2 = Signal(data.ArrayLayout(signed(self.fixed_bits), n))
+        for i in range(n):
+            m.d.comb += y2[i].eq(Mux(en_add, ad.y[i], y1_d[i]))
+        # rprelu
+        m.d.comb += [rp.valid.eq(ad.out_valid), rp.lo.eq(self.rp_lo), rp.hi.eq(self.rp_hi),
+                     rp.slope_frac.eq(self.slope_frac)]
+        for i in range(n):
+            m.d.comb += [rp.x[i].eq(y2[i]), rp.bias1[i].eq(self.bias1[i]),
+                         rp.slope[i].eq(self.slope[i]), rp.bias2[i].eq(self.bias2[i])]
+        y2_d = delay(y2, rp.latency, "y2")
+        acc_ddd = delay(acc_dd, rp.latency, "acc3")
+        en_rp = delay(self.en_rprelu, rq.latency + ad.latency + rp.latency, "en_rp")
+        en_rq = delay(self.en_requant, rq.latency + ad.latency + rp.latency, "en_rq")
+        y3 = Signal(data.ArrayLayout(signed(self.fixed_bits), n))
+        for i in range(n):
+            m.d.comb += y3[i].eq(Mux(en_rp, rp.y[i], y2_d[i]))
+        # thresholds on the fixed value, or on the raw accumulator without requant
+        for t, u in enumerate(self.thr):
+            m.d.comb += u.valid.eq(rp.out_valid)
+            for i in range(n):
+                m.d.comb += [u.v[i].eq(Mux(en_rq, y3[i], acc_ddd[i])),
+                             u.pos[i].eq(getattr(self, f"pos{t}")[i])]
+                if self.two_sided:
+                    m.d.comb += [u.neg[i].eq(getattr(self, f"neg{t}")[i]),
+                                 u.breakpoint[i].eq(getattr(self, f"breakpoint{t}")[i])]
+                m.d.comb += getattr(self, f"code{t}")[i].eq(u.code[i])
+        y3_d = delay(y3, self.thr[0].latency, "y3")
+        m.d.comb += [self.fixed.eq(y3_d), self.out_valid.eq(self.thr[0].out_valid)]
+        return m
