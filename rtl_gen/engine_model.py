@@ -3,7 +3,7 @@
 It computes every convolution the way the MAC array does: offset-binary operands split into
 ``a``/``w``-bit digits, one unsigned dot product per digit pair, shifted and summed, the
 ``ow * xsum`` correction and the per-channel constant (rtl_gen/compile/operands.py), with
-padding read as ``xu = ox``. Epilogue and vector ops use the IR's own semantics
+padding read as ``xu = ox[c]``. Epilogue and vector ops use the IR's own semantics
 (n2uq_hw/reference.py), which the epilogue components are tested against. Running it and
 comparing every written tensor with ``run_ir`` checks the compiler's digit plans and layer
 grouping before any RTL is simulated; it also reports the widest accumulator partial sum,
@@ -30,10 +30,13 @@ def conv_digits(plan: OperandPlan, x: torch.Tensor, stride: int, padding: int,
     largest ``|partial sum|`` the accumulator holds on the way (for its width)."""
     if x.dim() == 2:
         x = x[:, :, None, None]
-    off = plan.in_offset.reshape(1, -1, 1, 1)
-    xu = (x.long() << plan.input_shift) + torch.from_numpy(off)
+    xu = (x.long() << plan.input_shift) + plan.in_offset
     if padding:
-        xu = F.pad(xu, (padding,) * 4, value=plan.ox)
+        inner = torch.ones_like(xu, dtype=torch.bool)
+        xu = F.pad(xu, (padding,) * 4)
+        inner = F.pad(inner, (padding,) * 4)
+        pad = torch.from_numpy(plan.ox).view(1, -1, 1, 1).expand_as(xu)
+        xu = torch.where(inner, xu, pad)
     wu = torch.from_numpy(plan.wu)
     o = wu.shape[0]
     acc = torch.from_numpy(plan.const).view(1, o, 1, 1).expand(

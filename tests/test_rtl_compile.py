@@ -12,6 +12,7 @@ from n2uq_hw.errors import N2UQError
 from n2uq_hw.lower import calibrate_bn, lower_model
 from n2uq_hw.lower.lowering import CIFAR_NORM, IMAGENET_NORM, normalise
 from n2uq_hw.reference import run_ir
+from rtl_gen.compile.chunks import chunks, lane_index
 from rtl_gen.compile.emit import emit
 from rtl_gen.compile.image import MemoryImage, pack, unpack
 from rtl_gen.compile.perf import program_perf, summary
@@ -110,26 +111,39 @@ def test_pack_unpack_round_trip(bits):
     assert np.array_equal(unpack(buf, 5, 13, bits, words, 32, signed=bits > 1), v)
 
 
-def test_memory_image_holds_weights_in_stream_order():
+@pytest.mark.parametrize(("pe", "simd"), [(3, 5), (4, 32), (8, 2)])
+def test_memory_image_holds_weights_in_stream_order(pe, simd):
+    """Decode every weight block back to (o, ci, ky, kx) through the chunk lane map."""
     graph = small_graph(3)
-    cfg = EngineConfig(pe=3, simd=5)
+    cfg = EngineConfig(pe=pe, simd=simd)
     prog = compile_layers(graph, cfg)
     img, pj = emit(prog, program_perf(prog))
     blob = img.to_bytes()
-    layer = next(la for la in prog.layers if graph.node(la.name).attrs.get("weight_format") == "odd")
-    r = img.regions[f"{layer.name}.weights"]
-    words = -(-cfg.pe * cfg.simd * cfg.w_bits // cfg.mem_bits)
-    rows = unpack(blob[r.offset: r.offset + r.size], r.info["blocks"], cfg.pe * cfg.simd,
-                  cfg.w_bits, words, cfg.mem_bits, signed=False)
-    o, i, k, _ = layer.plan.wu.shape
-    kk = i * k * k
-    g, kc = -(-o // cfg.pe), -(-kk // cfg.simd)
-    rebuilt = rows.reshape(g, layer.plan.w_digits, kc, cfg.pe, cfg.simd)
-    flat = sum(rebuilt[:, e] << (cfg.w_bits * e) for e in range(layer.plan.w_digits))
-    flat = flat.transpose(0, 2, 1, 3).reshape(g * cfg.pe, kc * cfg.simd)[:o, :kk]
-    assert np.array_equal(flat, layer.plan.wu.transpose(0, 2, 3, 1).reshape(o, kk))
-    entry = pj["layers"][layer.index]
-    assert entry["conv"]["weights"] == r.offset and entry["kind"] == "conv"
+    for layer in (la for la in prog.layers if la.kind == "conv"):
+        r = img.regions[f"{layer.name}.weights"]
+        words = -(-cfg.pe * cfg.simd * cfg.w_bits // cfg.mem_bits)
+        rows = unpack(blob[r.offset: r.offset + r.size], r.info["blocks"], cfg.pe * cfg.simd,
+                      cfg.w_bits, words, cfg.mem_bits, signed=False)
+        wu = layer.plan.wu
+        o, i, k, _ = wu.shape
+        chs = chunks(i, k, cfg.simd)
+        blocks = rows.reshape(-1, len(chs), layer.plan.w_digits, cfg.pe, cfg.simd)
+        value = sum(blocks[:, :, e] << (cfg.w_bits * e) for e in range(layer.plan.w_digits))
+        seen = np.zeros(wu.size, bool)
+        for kc, ch in enumerate(chs):
+            idx = lane_index(ch, i, k, cfg.simd)
+            for oc in range(blocks.shape[0] * cfg.pe):
+                lanes = value[oc // cfg.pe, kc, oc % cfg.pe]
+                if oc >= o:
+                    assert not lanes.any()
+                    continue
+                used = idx >= 0
+                assert np.array_equal(lanes[used], wu[oc].reshape(-1)[idx[used]])
+                assert not lanes[~used].any()
+                seen[oc * i * k * k + idx[used]] = True
+        assert seen.all()  # every weight appears exactly where the lane map says
+        entry = pj["layers"][layer.index]
+        assert entry["conv"]["weights"] == r.offset
 
 
 def test_memory_image_tensor_layout_round_trip():

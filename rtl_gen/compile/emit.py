@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from n2uq_hw.ir.graph import Graph, Node
+from rtl_gen.compile.chunks import chunks, lane_index
 from rtl_gen.compile.image import MemoryImage, pack
 from rtl_gen.compile.perf import LayerPerf
-from rtl_gen.compile.program import Layer, Program, conv_dims
+from rtl_gen.compile.program import Program, conv_dims
 
 
 def hw_breakpoint(graph: Graph, node: Node) -> np.ndarray:
@@ -55,18 +56,20 @@ def _epilogue_attrs(graph: Graph, node: Node, chain: list[str] | None = None) ->
     return d
 
 
-def _weight_stream(layer: Layer, dims: dict, pe: int, simd: int,
-                   w_bits: int) -> tuple[np.ndarray, int]:
-    plan = layer.plan
-    wu = plan.wu.transpose(0, 2, 3, 1).reshape(dims["O"], dims["K"])  # (ky, kx, ci) flattened
-    g, kc = math.ceil(dims["O"] / pe), math.ceil(dims["K"] / simd)
-    padded = np.zeros((g * pe, kc * simd), np.int64)
-    padded[: dims["O"], : dims["K"]] = wu
-    blocks = padded.reshape(g, pe, kc, simd).transpose(0, 2, 1, 3)  # [g, kc, pe, simd]
-    digits = np.stack([(blocks >> (w_bits * e)) & (2**w_bits - 1)
-                       for e in range(plan.w_digits)], 1)  # [g, e, kc, pe, simd]
-    rows = digits.reshape(-1, pe * simd)
-    return rows, g * plan.w_digits * kc
+def weight_blocks(plan, dims: dict, pe: int, simd: int, w_bits: int) -> np.ndarray:
+    """The weight digit blocks in stream order ``[group, chunk, digit e, PE, SIMD]``
+    (rtl_gen/compile/chunks.py lane order; idle lanes and channels beyond O are 0)."""
+    o, i, k = dims["O"], dims["I"], dims["k"]
+    flat = plan.wu.reshape(o, -1)  # (ci, ky, kx) order
+    chs = chunks(i, k, simd)
+    g = math.ceil(o / pe)
+    wpad = np.zeros((g * pe, flat.shape[1] + 1), np.int64)  # last column: idle lanes
+    wpad[:o, :-1] = flat
+    idx = np.stack([lane_index(c, i, k, simd) for c in chs])  # [chunks, simd]
+    lanes = wpad[:, idx]  # [g*pe, chunks, simd]
+    lanes = lanes.reshape(g, pe, len(chs), simd).transpose(0, 2, 1, 3)  # [g, chunk, pe, simd]
+    return np.stack([(lanes >> (w_bits * e)) & (2**w_bits - 1)
+                     for e in range(plan.w_digits)], 2)
 
 
 def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
@@ -88,16 +91,21 @@ def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
         epi = layer.nodes
         if layer.kind == "conv":
             dims, plan = conv_dims(g, layer), layer.plan
-            rows, nblocks = _weight_stream(layer, dims, cfg.pe, cfg.simd, cfg.w_bits)
+            blocks = weight_blocks(plan, dims, cfg.pe, cfg.simd, cfg.w_bits)
+            rows = blocks.reshape(-1, cfg.pe * cfg.simd)
+            nblocks = rows.shape[0]
             words = math.ceil(cfg.pe * cfg.simd * cfg.w_bits / cfg.mem_bits)
             r = img.alloc(f"{layer.name}.weights", "weights", nblocks * words * img.word_bytes,
                           pack(rows, cfg.w_bits, words, cfg.mem_bits), blocks=nblocks)
             entry["conv"] = {**dims, "x_digits": plan.x_digits, "w_digits": plan.w_digits,
-                             "x_bits": plan.x_bits, "ox": plan.ox, "ow": plan.ow,
+                             "x_bits": plan.x_bits, "ox": [int(v) for v in plan.ox],
+                             "ow": plan.ow,
                              "w_scale_log2": plan.w_scale_log2, "input_shift": plan.input_shift,
-                             "in_offset": [int(v) for v in plan.in_offset],
+                             "in_offset": plan.in_offset,
                              "acc_bits": plan.acc_bits,
-                             "weights": r.offset, "weight_blocks": nblocks}
+                             "weights": r.offset, "weight_blocks": nblocks,
+                             "chunks": [[c.t0, c.n]
+                                        for c in chunks(dims["I"], dims["k"], cfg.simd)]}
             fields.append(("init", plan.const))
             epi = layer.nodes[1:]
         elif head.op in ("maxpool", "avgpool_sum"):

@@ -6,9 +6,9 @@ Memory is a little-endian array of ``mem_bits``-bit words; every region starts o
   occupies ``ceil(C * bits / mem_bits)`` words holding ``C`` elements of ``bits`` bits
   (two's complement for signed kinds), element ``c`` at bit ``c * bits``.
 - Conv weights are the stream the array consumes: for each output-channel group ``g``
-  (``PE`` channels), weight digit ``e`` and reduction chunk ``kc`` (``SIMD`` terms of the
-  ``(ky, kx, ci)``-flattened window), one block of ``PE x SIMD`` unsigned ``w_bits`` digits,
-  lane ``(p, j)`` at bit ``(p * SIMD + j) * w_bits``; out-of-range lanes are 0.
+  (``PE`` channels), window chunk ``kc`` (rtl_gen/compile/chunks.py) and weight digit
+  ``e``, one block of ``PE x SIMD`` unsigned ``w_bits`` digits, lane ``(p, j)`` at bit
+  ``(p * SIMD + j) * w_bits``; idle lanes and channels beyond ``O`` are 0.
 - Parameter tables: per output channel (padded to a multiple of ``PE``) the layer's fields
   (``program.json`` ``param_fields``) as int64 words, channel-major.
 """

@@ -3,19 +3,19 @@
 The array multiplies unsigned ``a``-bit activation digits by unsigned ``w``-bit weight
 digits. Every IR operand is brought to that form with an offset and a digit split:
 
-- activations: ``xu = x' + ox >= 0`` where ``x'`` is the IR's conv input (codes: ``ox = 0``;
-  fixed/acc: ``ox = 2^(W-1)``; image: ``x' = x * 2^k - zp[c]``, ``ox = max(zp)``, so the
-  fetch unit adds the per-channel constant ``ox - zp[c]`` to ``x << k``). In general the
-  fetch unit forms ``xu = (x << k) + in_offset[c]`` (for fixed point that is flipping the
-  sign bit). Padded positions
-  read ``xu = ox`` (``x' = 0``), so no border correction is needed.
+- activations: the fetch unit forms ``xu = (x << k) + in_offset`` with ``x' = xu - ox[c]``
+  the IR's conv input: codes ``in_offset = ox = 0``; fixed point and accumulators
+  ``in_offset = ox = 2^(W-1)`` (the sign bit flipped); the image ``in_offset = 0``,
+  ``ox[c] = zp[c]`` (``x' = x * 2^k - zp[c]``, so ``xu`` is the plain shifted pixel and needs
+  no extra bit). Padded positions read ``xu = ox[c]`` (``x' = 0``): no border correction.
 - weights: ``w = s * wu - ow`` (odd N2UQ codes ``m = 2u - N``: ``s = 2, ow = N``;
   two's-complement ``B``-bit weights: ``s = 1, ow = 2^(B-1)``).
-- ``sum w x' = s sum wu xu - ow sum xu + C[o]`` with ``C[o] = K ow ox - s ox sum wu[o]``
-  over all ``K`` reduction terms; ``sum wu xu`` splits into digit pairs
-  ``sum_{d,e} 2^(a d + w e) sum wu_e xu_d`` and ``sum xu`` into ``sum_d 2^(a d) sum xu_d``.
+- ``sum w x' = s sum wu xu - ow sum xu + C[o]`` with the per-channel constant
+  ``C[o] = ow k^2 sum_c ox[c] - s sum_{c,ky,kx} wu[o,c,ky,kx] ox[c]``; ``sum wu xu`` splits into
+  digit pairs ``sum_{d,e} 2^(a d + w e) sum wu_e xu_d`` and ``sum xu`` into
+  ``sum_d 2^(a d) sum xu_d``.
 
-So per cycle the accumulator adds ``dot << (a d + w e + log2 s)`` and, on ``e = 0`` cycles,
+So per beat the accumulator adds ``dot << (a d + w e + log2 s)`` and, on ``e = 0`` beats,
 subtracts ``(ow * xsum) << (a d)``; it starts at ``C[o]``.
 """
 
@@ -35,8 +35,8 @@ class OperandPlan:
 
     x_bits: int  # width of xu
     x_digits: int
-    ox: int
-    in_offset: np.ndarray  # [I] added to x << input_shift by the fetch unit (image only)
+    in_offset: int  # added to x << input_shift by the fetch unit
+    ox: np.ndarray  # [I] xu of x' = 0: the padding value per input channel
     input_shift: int
     w_bits: int  # width of wu
     w_digits: int
@@ -47,12 +47,12 @@ class OperandPlan:
     acc_bound: int  # worst |partial sum| of the digit-serial accumulation
 
     @property
-    def acc_bits(self) -> int:
-        return self.acc_bound.bit_length() + 1
-
-    @property
     def passes(self) -> int:
         return self.x_digits * self.w_digits
+
+    @property
+    def acc_bits(self) -> int:
+        return self.acc_bound.bit_length() + 1
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -69,20 +69,18 @@ def plan_operands(node: Node, x: TensorType, weight: np.ndarray, a_bits: int,
     shift = int(node.attrs.get("input_shift", 0))
     zp = node.arrays.get("zero_point")
     zp = np.zeros(i, np.int64) if zp is None else zp.astype(np.int64)
-    if x.kind == "code":
-        if zp.any() or shift:
-            fail(f"{node.name}: zero point / input shift on a code input is not supported")
-        ox, xbits, off = 0, x.bits, np.zeros(i, np.int64)
-    elif x.kind == "image":
-        ox = int(max(zp.max(initial=0), 0))
-        off = ox - zp
-        if (off < 0).any():
-            fail(f"{node.name}: negative per-channel input offset")
-        xbits = int(255 * 2**shift + int(off.max(initial=0))).bit_length()
+    if x.kind == "image":
+        off, ox = 0, zp
+        if (zp < 0).any() or (zp > 255 * 2**shift).any():
+            fail(f"{node.name}: zero points outside the shifted pixel range are not supported")
+        xbits = (255 * 2**shift).bit_length()
+    elif zp.any() or shift:
+        fail(f"{node.name}: zero point / input shift on a {x.kind} input is not supported")
+    elif x.kind == "code":
+        off, ox, xbits = 0, np.zeros(i, np.int64), x.bits
     elif x.kind in ("fixed", "acc"):
-        if zp.any() or shift:
-            fail(f"{node.name}: zero point / input shift on a {x.kind} input is not supported")
-        ox, xbits, off = 2 ** (x.bits - 1), x.bits, np.full(i, 2 ** (x.bits - 1), np.int64)
+        off, xbits = 2 ** (x.bits - 1), x.bits
+        ox = np.full(i, off, np.int64)
     else:
         fail(f"{node.name}: unsupported input kind {x.kind!r}")
     fmt, b = node.attrs["weight_format"], int(node.attrs["weight_bits"])
@@ -94,17 +92,13 @@ def plan_operands(node: Node, x: TensorType, weight: np.ndarray, a_bits: int,
         wu, s_log2, wbits = w + ow, 0, b
     if (wu < 0).any() or (wu >= 2**wbits).any():
         fail(f"{node.name}: weights outside their declared {fmt} range")
-    k_terms = int(np.prod(w.shape[1:]))
-    const = k_terms * ow * ox - (2**s_log2) * ox * wu.reshape(w.shape[0], -1).sum(1)
+    kk = w.shape[2] * w.shape[3]
+    const = ow * kk * int(ox.sum()) - (2**s_log2) * (wu.sum((2, 3)) * ox[None, :]).sum(1)
     xmax, wmax = 2**xbits - 1, 2**wbits - 1
+    k_terms = i * kk
     # partial sums lie between C - ow K xmax and C + s K wmax xmax whatever the digit order
     bound = int(np.abs(const).max(initial=0)) + k_terms * xmax * max(2**s_log2 * wmax, ow)
-    return OperandPlan(x_bits=xbits, x_digits=_ceil_div(xbits, a_bits), ox=ox, in_offset=off,
+    return OperandPlan(x_bits=xbits, x_digits=_ceil_div(xbits, a_bits), in_offset=off, ox=ox,
                        input_shift=shift, w_bits=wbits, w_digits=_ceil_div(wbits, w_bits),
                        w_scale_log2=s_log2, ow=ow, wu=wu, const=const.astype(np.int64),
                        acc_bound=bound)
-
-
-def digits(v: np.ndarray, bits: int, count: int) -> list[np.ndarray]:
-    """Split non-negative ``v`` into ``count`` unsigned ``bits``-bit digits, least first."""
-    return [(v >> (bits * d)) & (2**bits - 1) for d in range(count)]

@@ -1,8 +1,8 @@
 """Performance model: predicted cycles per layer of the engine.
 
-Conv layers (loop nest ``for og in ceil(O/PE): for pixel: for (d, e) digit pair: for kc in
-ceil(K/SIMD)`` with ``K = I * k * k`` flattened as ``(ky, kx, ci)``, one array cycle per
-innermost step). Weights of one output-channel group are double-buffered on chip, so loading
+Conv layers (loop nest ``for og in ceil(O/PE): for pixel: for kc (window chunk, rtl_gen/
+compile/chunks.py): for (d, e) digit pair``, one array cycle per innermost step; a chunk's
+activations are fetched once and reused by its digit pairs). Weights of one output-channel group are double-buffered on chip, so loading
 the next group overlaps compute; the input feature map is held on chip when it fits half the
 activation buffer, else re-read once per group. A layer takes ``max(compute, memory)`` plus
 a pipeline fill per group and a fixed setup. Vector layers move ``PE`` elements per cycle.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtl_gen.compile.chunks import chunk_cycles
 from rtl_gen.compile.program import Layer, Program, conv_dims
 
 SETUP_CYCLES = 32  # program fetch and address-generator setup per layer
@@ -56,8 +57,9 @@ def layer_perf(program: Program, layer: Layer) -> LayerPerf:
         d, plan = conv_dims(g, layer), layer.plan
         pixels = d["OH"] * d["OW"]
         groups = math.ceil(d["O"] / cfg.pe)
-        kc = math.ceil(d["K"] / cfg.simd)
-        compute = groups * pixels * plan.passes * kc
+        x_bits = g.node(layer.reads[0]).type.bits
+        per_pixel = chunk_cycles(d["I"], d["k"], cfg.simd, x_bits, cfg.mem_bits, plan.passes)
+        compute = groups * pixels * per_pixel
         wbits = d["O"] * d["K"] * plan.w_digits * cfg.w_bits
         x_in = _bits(g.node(layer.reads[0]).type)
         reread = groups if x_in > cfg.abuf_bits // 2 else 1
