@@ -12,7 +12,7 @@ test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m n2uq_hw.train --demo
+	$(PY) -m rtl_gen build resnet18_w2a2 --target ecp5-85k
 
 lint: setup
 	$(PY) -m ruff check .

@@ -25,14 +25,16 @@ def synthetic_pixels(n: int, size: int, seed: int) -> torch.Tensor:
     return (img * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-def add_lower_options(p: argparse.ArgumentParser, *, model_required: bool = True) -> None:
+def add_lower_options(p: argparse.ArgumentParser, *, model_required: bool = True,
+                      images: int = 64) -> None:
     """The lowering options, shared by ``python -m n2uq_hw lower`` and ``rtl_gen build``."""
     if model_required:
         p.add_argument("--model", required=True, help="registry name, e.g. resnet18_w2a2")
     p.add_argument("--checkpoint", help="trained n2uq-hw checkpoint (default: seeded init)")
     p.add_argument("--calib", help="data (as for training) whose train split calibrates the "
                    "fixed-point formats (default: seeded synthetic images)")
-    p.add_argument("--images", type=int, default=64, help="calibration images (default 64)")
+    p.add_argument("--images", type=int, default=images,
+                   help=f"calibration images (default {images})")
     p.add_argument("--seed", type=int, default=0, help="seed of init and synthetic images")
     p.add_argument("--residual-bits", type=int, help="fixed-point width (16; --precise 32)")
     p.add_argument("--stem-bits", type=int, choices=(8, 16, 24),
