@@ -55,3 +55,37 @@ def stream(dut, beats: list[dict], consts: dict, outputs: dict[str, tuple],
 
     run_sim(dut, bench)
     return got
+
+
+def wishbone_memory(bus, mem: dict[int, int], *, data_bits: int, latency: int = 2,
+                    stall_p: float = 0.0, seed: int = 0):
+    """An async simulator process serving the engine's pipelined Wishbone port from ``mem``
+    (word address -> value): acks ``latency`` cycles after each accepted request, in order,
+    with random ``stall`` cycles. Add it with ``Simulator.add_process``."""
+    import random
+    from collections import deque
+
+    mask = (1 << data_bits) - 1
+
+    async def proc(ctx):
+        rng = random.Random(seed)
+        pending: deque = deque()
+        cycle = 0
+        async for _clk, _rst, stb, stall, we, adr, dat_w, sel in ctx.tick().sample(
+                bus.stb, bus.stall, bus.we, bus.adr, bus.dat_w, bus.sel):
+            cycle += 1
+            if stb and not stall:
+                pending.append((cycle + latency - 1, we, adr, dat_w, sel))
+            if pending and pending[0][0] <= cycle:
+                _, w, a, d, s = pending.popleft()
+                if w:
+                    bmask = sum(0xFF << (8 * i) for i in range(data_bits // 8) if s >> i & 1)
+                    mem[a] = (mem.get(a, 0) & ~bmask | d & bmask) & mask
+                else:
+                    ctx.set(bus.dat_r, mem.get(a, 0) & mask)
+                ctx.set(bus.ack, 1)
+            else:
+                ctx.set(bus.ack, 0)
+            ctx.set(bus.stall, int(rng.random() < stall_p))
+
+    return proc
