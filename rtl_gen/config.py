@@ -12,19 +12,20 @@ from dataclasses import asdict, dataclass
 
 from n2uq_hw.errors import fail
 
-# target -> (pe, simd, weight buffer bits, activation buffer bits, mem_bits, clock MHz):
-# buffers sized to about half of the device's block RAM, clocks a first estimate until
-# synthesis (issue 6) measures them.
+# target -> (pe, simd, activation buffer bits, mem_bits, clock MHz): clocks are a first
+# estimate until synthesis (issue 6) measures them. The weight buffer is sized by the
+# compiler for the network (two halves of the largest output-channel group) unless given.
 TARGETS: dict[str, dict] = {
-    "ecp5-85k": {"pe": 32, "simd": 32, "wbuf_bits": 2 * 32 * 4608 * 2, "abuf_bits": 1 << 20,
-                 "mem_bits": 64, "clock_mhz": 150.0},
-    "ecp5-25k": {"pe": 16, "simd": 16, "wbuf_bits": 2 * 16 * 4608 * 2, "abuf_bits": 1 << 18,
-                 "mem_bits": 32, "clock_mhz": 100.0},
-    "ice40-up5k": {"pe": 4, "simd": 8, "wbuf_bits": 2 * 4 * 4608 * 2, "abuf_bits": 1 << 16,
-                   "mem_bits": 16, "clock_mhz": 24.0},
-    "generic": {"pe": 16, "simd": 32, "wbuf_bits": 2 * 16 * 4608 * 2, "abuf_bits": 1 << 20,
-                "mem_bits": 64, "clock_mhz": 100.0},
+    "ecp5-85k": {"pe": 32, "simd": 32, "abuf_bits": 1 << 20, "mem_bits": 64,
+                 "clock_mhz": 150.0},
+    "ecp5-25k": {"pe": 16, "simd": 16, "abuf_bits": 1 << 18, "mem_bits": 32,
+                 "clock_mhz": 100.0},
+    "ice40-up5k": {"pe": 4, "simd": 8, "abuf_bits": 1 << 16, "mem_bits": 32,
+                   "clock_mhz": 24.0},
+    "generic": {"pe": 16, "simd": 32, "abuf_bits": 1 << 20, "mem_bits": 64,
+                "clock_mhz": 100.0},
 }
+
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class EngineConfig:
     simd: int = 32
     a_bits: int = 2
     w_bits: int = 2
-    wbuf_bits: int = 2 * 16 * 4608 * 2
+    wbuf_bits: int | None = None  # None: sized by the compiler
     abuf_bits: int = 1 << 20
     mem_bits: int = 64
     clock_mhz: float = 100.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.back import verilog
 
+from n2uq_hw.errors import fail
 from rtl_gen.compile.program import Program
 from rtl_gen.hw.datapath import Datapath
 
@@ -12,8 +13,18 @@ def _bits_signed(v: int) -> int:
     return max(2, int(abs(int(v))).bit_length() + 1)
 
 
+# component limits (rtl_gen/hw/*.py constructors), checked here for one clear error
+LIMITS = {"acc": 64, "ow": 32, "fixed": 64, "mult": 40, "bias": 96, "param": 64, "code": 8}
+
+
+def value_bits(w: dict[str, int]) -> int:
+    """Width of the value the thresholds compare: an accumulator or a fixed-point value."""
+    return max(w["acc"], w["fixed"])
+
+
 def widths(program: Program) -> dict[str, int]:
-    """Datapath widths that every layer of ``program`` fits (worst case over layers)."""
+    """Datapath widths that every layer of ``program`` fits (worst case over layers); one
+    clear error when a layer needs more than a component supports."""
     g = program.graph
     w = {"acc": 2, "ow": 1, "fixed": 2, "mult": 2, "bias": 2, "param": 2, "code": 1,
          "two_sided": 0}
@@ -34,6 +45,14 @@ def widths(program: Program) -> dict[str, int]:
             if n.op == "threshold":
                 w["code"] = max(w["code"], int(n.attrs["bits"]))
                 w["two_sided"] |= int("neg" in n.arrays)
+            if n.op in ("threshold", "requant", "linear") or (
+                    n.op == "conv2d" and name != layer.nodes[0]):
+                x = g.node(n.inputs[0])
+                if x.type.kind == "acc" and x.op not in ("conv2d", "linear"):
+                    w["acc"] = max(w["acc"], x.type.bits)  # e.g. an avgpool_sum
+    for key, lim in LIMITS.items():
+        if w[key] > lim:
+            fail(f"the program needs {w[key]}-bit {key} values; the engine supports {lim}")
     return w
 
 

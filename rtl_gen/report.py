@@ -4,7 +4,7 @@ utilisation, buffer needs, and the engine's component sizes."""
 from __future__ import annotations
 
 from rtl_gen.compile.perf import LayerPerf, summary
-from rtl_gen.compile.program import Program, conv_dims
+from rtl_gen.compile.program import Program, conv_dims, group_weight_bits
 
 
 def report(program: Program, perfs: list[LayerPerf], prog_json: dict, widths: dict,
@@ -21,13 +21,13 @@ def report(program: Program, perfs: list[LayerPerf], prog_json: dict, widths: di
         if layer.kind == "conv":
             d = conv_dims(g, layer)
             row["conv"] = {k: d[k] for k in ("O", "I", "k", "s", "p", "OH", "OW")}
-            row["weight_group_bits"] = min(d["O"], cfg.pe) * d["K"] * layer.plan.w_digits * cfg.w_bits
+            row["weight_group_bits"] = group_weight_bits(d["I"], d["k"], layer.plan, cfg)
             row["acc_bits"] = layer.plan.acc_bits
         layers.append(row)
     total = summary(perfs, cfg.clock_mhz)
     buffers = {
         "weight_group_bits_max": max((r.get("weight_group_bits", 0) for r in layers), default=0),
-        "wbuf_bits": cfg.wbuf_bits, "abuf_bits": cfg.abuf_bits,
+        "wbuf_bits": program.wbuf_bits, "abuf_bits": cfg.abuf_bits,
     }
     return {"model": g.model, "engine": cfg.to_json(), "widths": widths, "summary": total,
             "buffers": buffers, "memory_bytes": prog_json["memory_bytes"], "layers": layers,

@@ -4,7 +4,7 @@ for real lowered networks and seeded random graphs over many engine shapes."""
 import numpy as np
 import pytest
 import torch
-from ir_fixtures import small_graph
+from ir_fixtures import Builder, small_graph
 from test_lower import perturbed, smooth_images
 
 from models import build_model
@@ -13,8 +13,8 @@ from n2uq_hw.lower import calibrate_bn, lower_model
 from n2uq_hw.lower.lowering import CIFAR_NORM, IMAGENET_NORM, normalise
 from n2uq_hw.reference import run_ir
 from rtl_gen.compile.chunks import chunks, lane_index
-from rtl_gen.compile.emit import emit
-from rtl_gen.compile.image import MemoryImage, pack, unpack
+from rtl_gen.compile.emit import emit, hw_thresholds
+from rtl_gen.compile.image import MemoryImage, pack, row_words, unpack
 from rtl_gen.compile.perf import program_perf, summary
 from rtl_gen.compile.program import compile_layers
 from rtl_gen.config import EngineConfig
@@ -100,12 +100,13 @@ def test_resnet18_predicted_utilisation_is_at_least_85_percent():
     assert s["macs"] == 1_814_073_344
 
 
-@pytest.mark.parametrize("bits", [1, 2, 3, 8, 16, 41])
+@pytest.mark.parametrize("bits", [1, 2, 3, 8, 13, 16, 24, 32])
 def test_pack_unpack_round_trip(bits):
     rng = np.random.default_rng(bits)
     v = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (5, 13)) if bits > 1 else \
         rng.integers(0, 2, (5, 13))
-    words = -(-13 * bits // 32)
+    words = row_words(13, bits, 32)
+    assert words == -(-13 // (32 // bits))
     buf = pack(v, bits, words, 32)
     assert len(buf) == 5 * words * 4
     assert np.array_equal(unpack(buf, 5, 13, bits, words, 32, signed=bits > 1), v)
@@ -121,7 +122,7 @@ def test_memory_image_holds_weights_in_stream_order(pe, simd):
     blob = img.to_bytes()
     for layer in (la for la in prog.layers if la.kind == "conv"):
         r = img.regions[f"{layer.name}.weights"]
-        words = -(-cfg.pe * cfg.simd * cfg.w_bits // cfg.mem_bits)
+        words = row_words(cfg.pe * cfg.simd, cfg.w_bits, cfg.mem_bits)
         rows = unpack(blob[r.offset: r.offset + r.size], r.info["blocks"], cfg.pe * cfg.simd,
                       cfg.w_bits, words, cfg.mem_bits, signed=False)
         wu = layer.plan.wu
@@ -146,6 +147,15 @@ def test_memory_image_holds_weights_in_stream_order(pe, simd):
         assert entry["conv"]["weights"] == r.offset
 
 
+def test_elements_never_straddle_words():
+    buf = pack(np.array([[1, 2, 3]]), 13, 2, 32)  # two per 32-bit word, bits 26..31 unused
+    w0, w1 = int.from_bytes(buf[:4], "little"), int.from_bytes(buf[4:], "little")
+    assert (w0 & 0x1FFF, w0 >> 13 & 0x1FFF, w0 >> 26, w1) == (1, 2, 0, 3)
+    wide = pack(np.array([[-5, 7]]), 40, row_words(2, 40, 32), 32)  # two words each
+    assert len(wide) == 16
+    assert np.array_equal(unpack(wide, 1, 2, 40, 4, 32, signed=True), [[-5, 7]])
+
+
 def test_memory_image_tensor_layout_round_trip():
     img = MemoryImage(64)
     graph = small_graph(1)
@@ -166,3 +176,47 @@ def test_memory_image_tensor_layout_round_trip():
 def test_engine_config_rejects_bad_values(kw, msg):
     with pytest.raises(N2UQError, match=msg):
         EngineConfig(**kw)
+
+
+def _two_branch_graph(seed=0, add_frac=6, mult_scale=1):
+    """Two conv -> requant -> RPReLU branches joined by an add that heads its own layer."""
+    b = Builder(seed)
+    x = b.input("in", 6, 6)
+    p = []
+    for i in range(2):
+        y = b.conv(f"c{i}", x, 4, k=3, s=1, p=1, fmt="int8", wbits=8, zero_point=True)
+        y = b.requant(f"r{i}", y, bits=12, frac=6)
+        b.nodes[-1].arrays["multiplier"] *= mult_scale
+        p.append(b.rprelu(f"p{i}", y, bits=13))
+    b.add("sum", p[0], p[1], bits=13, frac=add_frac)
+    return b.graph()
+
+
+def test_a_layer_may_start_at_a_residual_add():
+    graph = _two_branch_graph()
+    prog = compile_layers(graph, EngineConfig(pe=2, simd=4))
+    assert [graph.node(la.name).op for la in prog.layers][-1] == "add"
+    _, pj = emit(prog, program_perf(prog))
+    assert pj["layers"][-1]["epilogue"][0]["chain_operand"] == 0
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 3, 6, 6))).to(torch.uint8)
+    _check(graph, EngineConfig(pe=2, simd=4), x)
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"add_frac": 30}, "shift_a = 24 beyond the engine's"),
+])
+def test_ir_beyond_the_engine_is_one_error(kw, msg):
+    graph = _two_branch_graph(**kw)
+    with pytest.raises(N2UQError, match=msg):
+        compile_layers(graph, EngineConfig(pe=2, simd=4))
+
+
+def test_thresholds_clamp_to_the_comparator_width():
+    node = small_graph(0).node("act1")
+    pos, neg = hw_thresholds(node, 4)
+    assert pos.min() >= -8 and pos.max() <= 8 and neg.min() >= -9 and neg.max() <= 7
+    v = np.arange(-8, 8)
+    for c in range(pos.shape[0]):
+        for lv in range(pos.shape[1]):
+            assert np.array_equal(v >= node.arrays["pos"][c, lv], v >= pos[c, lv])
+            assert np.array_equal(v <= node.arrays["neg"][c, lv], v <= neg[c, lv])

@@ -3,7 +3,8 @@
 The window is flattened in ``(ky, kx, ci)`` order (channels innermost, like the tensors in
 memory, rtl_gen/compile/image.py), and a chunk is a run of at most SIMD consecutive terms:
 
-- ``Cin >= SIMD`` (every layer but a network's first): runs never cross a window position,
+- ``Cin >= SIMD`` (at SIMD 32 every ResNet-18 layer but the stem): runs never cross a window
+  position,
   so a chunk is a slice of one pixel's channels, fetched as ``ceil(SIMD bits / mem_bits)``
   words: ``k * k * ceil(Cin / SIMD)`` chunks.
 - ``Cin < SIMD`` (the 3-channel first conv): runs fill all SIMD lanes across window
@@ -54,12 +55,14 @@ def lane_index(ch: Chunk, cin: int, k: int, simd: int) -> np.ndarray:
 
 
 def fetch_words(ch: Chunk, cin: int, k: int, bits: int, mem_bits: int) -> int:
-    """Memory words a chunk's activations occupy (pixels start on a word, channels packed)."""
+    """Memory words a chunk's activations occupy (pixels start on a word, channels packed
+    ``mem_bits // bits`` per word, rtl_gen/compile/image.py)."""
     ky, kx, ci = lane_terms(ch, cin, k)
+    epw = max(1, mem_bits // bits)
     words = 0
     for pos in np.unique(ky * k + kx):
         sel = ci[(ky * k + kx) == pos]
-        words += int(sel.max()) * bits // mem_bits - int(sel.min()) * bits // mem_bits + 1
+        words += int(sel.max()) // epw - int(sel.min()) // epw + 1
     return words
 
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from n2uq_hw.ir.graph import Graph, Node
 from rtl_gen.compile.chunks import chunks, lane_index
-from rtl_gen.compile.image import MemoryImage, pack
+from rtl_gen.compile.image import MemoryImage, pack, row_words
 from rtl_gen.compile.perf import LayerPerf
 from rtl_gen.compile.program import Program, conv_dims
+from rtl_gen.generate import value_bits, widths
 
 
 def hw_breakpoint(graph: Graph, node: Node) -> np.ndarray:
@@ -25,7 +26,18 @@ def hw_breakpoint(graph: Graph, node: Node) -> np.ndarray:
     return np.maximum(node.arrays["breakpoint"], graph.node(node.inputs[0]).type.min)
 
 
-def _param_fields(graph: Graph, node: Node) -> list[tuple[str, np.ndarray]]:
+def hw_thresholds(node: Node, value_bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``pos`` (and ``neg``) clamped to what a ``value_bits`` comparator can meet: a value of
+    that width never reaches ``pos > 2^(vb-1) - 1`` nor stays below ``neg < -2^(vb-1)``, so
+    clamping to ``[-2^(vb-1), 2^(vb-1)]`` / ``[-2^(vb-1) - 1, 2^(vb-1) - 1]`` keeps every code
+    (the IR may declare an accumulator wider than the engine's exact one)."""
+    lim = 1 << (value_bits - 1)
+    pos = np.clip(node.arrays["pos"], -lim, lim)
+    neg = node.arrays.get("neg")
+    return pos, None if neg is None else np.clip(neg, -lim - 1, lim - 1)
+
+
+def _param_fields(graph: Graph, node: Node, value_bits: int) -> list[tuple[str, np.ndarray]]:
     """Per-channel int64 fields a node contributes to its layer's parameter table."""
     a = node.arrays
     if node.op == "requant":
@@ -33,9 +45,10 @@ def _param_fields(graph: Graph, node: Node) -> list[tuple[str, np.ndarray]]:
     if node.op == "rprelu":
         return [("bias1", a["bias1"]), ("slope", a["slope"]), ("bias2", a["bias2"])]
     if node.op == "threshold":
-        out = [(f"pos{i}", a["pos"][:, i]) for i in range(a["pos"].shape[1])]
-        if "neg" in a:
-            out += [(f"neg{i}", a["neg"][:, i]) for i in range(a["neg"].shape[1])]
+        pos, neg = hw_thresholds(node, value_bits)
+        out = [(f"pos{i}", pos[:, i]) for i in range(pos.shape[1])]
+        if neg is not None:
+            out += [(f"neg{i}", neg[:, i]) for i in range(neg.shape[1])]
             out.append(("breakpoint", hw_breakpoint(graph, node)))
         return out
     return []
@@ -44,8 +57,10 @@ def _param_fields(graph: Graph, node: Node) -> list[tuple[str, np.ndarray]]:
 def _epilogue_attrs(graph: Graph, node: Node, chain: list[str] | None = None) -> dict:
     t = node.type
     d: dict = {"node": node.name, "op": node.op}
-    if node.op == "add" and chain:  # which input is the chain's value (the other is read)
-        d["chain_operand"] = next(i for i, n in enumerate(node.inputs) if n in chain)
+    if node.op == "add" and chain:  # which input is the chain's value (the other is read);
+        # an add that starts its layer reads both, the first as the chain value
+        before = chain[: chain.index(node.name)]
+        d["chain_operand"] = next((i for i, n in enumerate(node.inputs) if n in before), 0)
     if t.kind == "fixed":
         d.update(lo=-(2 ** (t.bits - 1)), hi=2 ** (t.bits - 1) - 1)
     for k in ("shift", "bits", "frac", "shift_a", "shift_b", "slope_frac", "kernel", "stride",
@@ -75,6 +90,7 @@ def weight_blocks(plan, dims: dict, pe: int, simd: int, w_bits: int) -> np.ndarr
 def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
     """Lay out the memory image and describe every layer; returns (image, program JSON)."""
     g, cfg = program.graph, program.config
+    vbits = value_bits(widths(program))
     img = MemoryImage(cfg.mem_bits)
     img.alloc_tensor(g.input, g.node(g.input).type)
     for layer in program.layers:
@@ -94,7 +110,7 @@ def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
             blocks = weight_blocks(plan, dims, cfg.pe, cfg.simd, cfg.w_bits)
             rows = blocks.reshape(-1, cfg.pe * cfg.simd)
             nblocks = rows.shape[0]
-            words = math.ceil(cfg.pe * cfg.simd * cfg.w_bits / cfg.mem_bits)
+            words = row_words(cfg.pe * cfg.simd, cfg.w_bits, cfg.mem_bits)
             r = img.alloc(f"{layer.name}.weights", "weights", nblocks * words * img.word_bytes,
                           pack(rows, cfg.w_bits, words, cfg.mem_bits), blocks=nblocks)
             entry["conv"] = {**dims, "x_digits": plan.x_digits, "w_digits": plan.w_digits,
@@ -113,7 +129,7 @@ def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
             epi = layer.nodes[1:]
         entry["epilogue"] = [_epilogue_attrs(g, g.node(n), layer.nodes) for n in epi]
         for n in epi:
-            fields += [(f"{n}.{k}", v) for k, v in _param_fields(g, g.node(n))]
+            fields += [(f"{n}.{k}", v) for k, v in _param_fields(g, g.node(n), vbits)]
         if fields:
             c = len(fields[0][1])
             cp = math.ceil(c / cfg.pe) * cfg.pe

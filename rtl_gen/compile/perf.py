@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl_gen.compile.chunks import chunk_cycles
+from rtl_gen.compile.chunks import chunk_count, chunk_cycles
+from rtl_gen.compile.image import row_words
 from rtl_gen.compile.program import Layer, Program, conv_dims
 
 SETUP_CYCLES = 32  # program fetch and address-generator setup per layer
@@ -60,7 +61,9 @@ def layer_perf(program: Program, layer: Layer) -> LayerPerf:
         x_bits = g.node(layer.reads[0]).type.bits
         per_pixel = chunk_cycles(d["I"], d["k"], cfg.simd, x_bits, cfg.mem_bits, plan.passes)
         compute = groups * pixels * per_pixel
-        wbits = d["O"] * d["K"] * plan.w_digits * cfg.w_bits
+        # the stream as emitted: every (group, chunk, digit) block of PE x SIMD digits
+        wbits = groups * chunk_count(d["I"], d["k"], cfg.simd) * plan.w_digits * \
+            row_words(cfg.pe * cfg.simd, cfg.w_bits, cfg.mem_bits) * cfg.mem_bits
         x_in = _bits(g.node(layer.reads[0]).type)
         reread = groups if x_in > cfg.abuf_bits // 2 else 1
         memory = math.ceil((wbits + ins + x_in * (reread - 1) + outs) / cfg.mem_bits)

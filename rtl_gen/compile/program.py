@@ -25,6 +25,7 @@ from rtl_gen.config import EngineConfig
 STAGE = {"conv2d": 0, "linear": 0, "maxpool": 0, "requant": 1, "add": 2, "rprelu": 3,
          "threshold": 4}
 SUPPORTED = {*STAGE, "avgpool_sum", "input"}
+ADD_SHIFT_MAX = 15  # rtl_gen/hw/add_unit.py MAX_SHIFT
 MAX_THRESHOLDS = 2  # threshold banks in the epilogue: codes for two consumers of one value
 
 
@@ -50,6 +51,7 @@ class Program:
     graph: Graph
     config: EngineConfig
     layers: list[Layer]
+    wbuf_bits: int = 0  # weight buffer: the configured size or two halves of the largest group
 
 
 def _consumers(graph: Graph) -> dict[str, list[Node]]:
@@ -65,8 +67,37 @@ def check_supported(graph: Graph, cfg: EngineConfig) -> None:
     for n in graph.nodes:
         if n.op not in SUPPORTED:
             fail(f"node {n.name}: op {n.op!r} is not supported by the engine")
+        for key in ("shift_a", "shift_b"):
+            if abs(int(n.attrs.get(key, 0))) > ADD_SHIFT_MAX:
+                fail(f"node {n.name}: {key} = {n.attrs[key]} beyond the engine's "
+                     f"+-{ADD_SHIFT_MAX}")
+        if n.op == "requant" and int(n.attrs["shift"]) > 127:
+            fail(f"node {n.name}: requant shift {n.attrs['shift']} beyond the engine's 127")
+        if n.op == "rprelu" and int(n.attrs["slope_frac"]) > 63:
+            fail(f"node {n.name}: slope_frac {n.attrs['slope_frac']} beyond the engine's 63")
         if n.op == "threshold" and n.attrs["bits"] > 8:
             fail(f"node {n.name}: {n.attrs['bits']}-bit codes are not supported (max 8)")
+
+
+def group_weight_bits(cin: int, k: int, plan: OperandPlan, cfg: EngineConfig) -> int:
+    """Weight-buffer bits of one output-channel group: its chunks x digits blocks."""
+    from rtl_gen.compile.chunks import chunk_count
+
+    return chunk_count(cin, k, cfg.simd) * plan.w_digits * cfg.pe * cfg.simd * cfg.w_bits
+
+
+def _weight_buffer_need(graph: Graph, node: Node, plan: OperandPlan, cfg: EngineConfig) -> int:
+    """Bits a layer needs in each half of the (double-buffered) weight buffer: one group's
+    weights, or 0 for a one-pixel layer (an FC), whose weights are used once and stream."""
+    x = graph.node(node.inputs[0]).type
+    cin = x.shape[0] if node.op == "conv2d" else int(np.prod(x.shape))
+    k = int(node.attrs.get("kernel", 1))
+    pixels = int(np.prod(node.type.shape[1:])) if len(node.type.shape) > 1 else 1
+    need = group_weight_bits(cin, k, plan, cfg) if pixels > 1 else 0
+    if cfg.wbuf_bits is not None and need > cfg.wbuf_bits // 2:
+        fail(f"layer {node.name}: one output-channel group needs {need} bits of weights, "
+             f"half the weight buffer holds {cfg.wbuf_bits // 2}")
+    return need
 
 
 def compile_layers(graph: Graph, cfg: EngineConfig) -> Program:
@@ -75,6 +106,7 @@ def compile_layers(graph: Graph, cfg: EngineConfig) -> Program:
     cons = _consumers(graph)
     done: set[str] = {graph.input}
     layers: list[Layer] = []
+    wneed = 0
     for node in graph.nodes:
         if node.name in done:
             continue
@@ -105,9 +137,14 @@ def compile_layers(graph: Graph, cfg: EngineConfig) -> Program:
             w = node.arrays["weight"]
             plan = plan_operands(node, graph.node(node.inputs[0]).type, w, cfg.a_bits,
                                  cfg.w_bits)
+            wneed = max(wneed, _weight_buffer_need(graph, node, plan, cfg))
+        for r in reads:
+            if graph.node(r).type.bits > cfg.mem_bits:
+                fail(f"layer {names[0]} reads {r}, whose {graph.node(r).type.bits}-bit elements "
+                     f"are wider than the {cfg.mem_bits}-bit memory port")
         layers.append(Layer(len(layers), kind, names, reads, writes, plan))
         done |= inside
-    return Program(graph, cfg, layers)
+    return Program(graph, cfg, layers, cfg.wbuf_bits or 2 * wneed)
 
 
 def conv_dims(graph: Graph, layer: Layer) -> dict:

@@ -4,7 +4,9 @@ Each stage can be switched off by the layer program (``en_*``); a switched-off s
 its value through with the same latency, so the pipeline depth is fixed and the controller
 only drains it between output-channel groups (when the per-channel parameters change).
 The thresholds read the accumulator directly when ``en_requant`` is off (``conv ->
-threshold`` layers) and the last fixed-point value otherwise. Per-lane parameters and the
+threshold`` layers) and the last fixed-point value otherwise. Layers that start at a vector
+op (no conv) need an input path from memory into the add/RPReLU/threshold stages, which the
+engine top level (not yet built) adds. Per-lane parameters and the
 per-layer shifts and limits are held constant by the caller during a group; the residual
 operand enters with the accumulator and is delayed here to meet the add stage.
 """
