@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from n2uq_hw.errors import run_cli
+from n2uq_hw.errors import dispatch, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
     from n2uq_hw.lower import cli as lower_cli
 
-    p = argparse.ArgumentParser(prog="python -m n2uq_hw")
-    sub = p.add_subparsers(dest="command", required=True)
-    lower_cli.add_parser(sub)
-    args = p.parse_args(argv)
-    return args.func(args)
+    return dispatch("python -m n2uq_hw", [lower_cli.add_parser], argv)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,16 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def dispatch(prog: str, add_parsers: list[Callable], argv: list[str] | None) -> int:
+    """Parse ``argv`` for a ``prog COMMAND`` tool whose commands register themselves through
+    ``add_parsers`` (each ``add_parser(subparsers)``), then run the chosen command."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=prog)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in add_parsers:
+        add(sub)
+    args = p.parse_args(argv)
+    return args.func(args)

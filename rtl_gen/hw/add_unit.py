@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from rtl_gen.hw.common import check_int, clamp, round_shift
+from rtl_gen.hw.common import check_ints, clamp, round_shift, saturating_lanes
 
 MAX_SHIFT = 15
 
@@ -22,10 +22,8 @@ class AddUnit(wiring.Component):
     latency = 1
 
     def __init__(self, lanes: int, a_bits: int, b_bits: int, out_bits: int) -> None:
-        check_int("AddUnit", "lanes", lanes, 1, 1024)
-        check_int("AddUnit", "a_bits", a_bits, 2, 64)
-        check_int("AddUnit", "b_bits", b_bits, 2, 64)
-        check_int("AddUnit", "out_bits", out_bits, 2, 64)
+        check_ints("AddUnit", lanes=(lanes, 1, 1024), a_bits=(a_bits, 2, 64),
+                   b_bits=(b_bits, 2, 64), out_bits=(out_bits, 2, 64))
         self.lanes, self.out_bits = lanes, out_bits
         sh = unsigned(MAX_SHIFT.bit_length())
         super().__init__({
@@ -33,10 +31,7 @@ class AddUnit(wiring.Component):
             "a": In(data.ArrayLayout(signed(a_bits), lanes)),
             "b": In(data.ArrayLayout(signed(b_bits), lanes)),
             "a_left": In(sh), "a_right": In(sh), "b_left": In(sh), "b_right": In(sh),
-            "lo": In(signed(out_bits)),
-            "hi": In(signed(out_bits)),
-            "out_valid": Out(1),
-            "y": Out(data.ArrayLayout(signed(out_bits), lanes)),
+            **saturating_lanes(lanes, out_bits),
         })
 
     def elaborate(self, platform) -> Module:

@@ -4,7 +4,9 @@ as runtime values (the controller loads them from the layer program)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Value
+from amaranth.hdl import Mux, Value, signed
+from amaranth.lib import data
+from amaranth.lib.wiring import In, Out
 
 
 def check_int(owner: str, name: str, v: object, lo: int, hi: int) -> int:
@@ -12,6 +14,19 @@ def check_int(owner: str, name: str, v: object, lo: int, hi: int) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise ValueError(f"{owner} {name} must be an integer in {lo}..{hi}, got {v!r}")
     return v
+
+
+def check_ints(owner: str, **checks: tuple[object, int, int]) -> None:
+    """:func:`check_int` for every ``name=(value, lo, hi)``."""
+    for name, (v, lo, hi) in checks.items():
+        check_int(owner, name, v, lo, hi)
+
+
+def saturating_lanes(lanes: int, out_bits: int) -> dict:
+    """The members every saturating epilogue unit shares: runtime limits ``lo``/``hi`` in,
+    ``out_valid`` and the ``lanes`` results ``y`` out."""
+    return {"lo": In(signed(out_bits)), "hi": In(signed(out_bits)), "out_valid": Out(1),
+            "y": Out(data.ArrayLayout(signed(out_bits), lanes))}
 
 
 def clamp(v: Value, lo: Value, hi: Value) -> Value:

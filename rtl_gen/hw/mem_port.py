@@ -36,6 +36,15 @@ class MemPortSignature(wiring.Signature):
         })
 
 
+def _burst_members(owner: str, obj, addr_bits: int, data_bits: int, count_bits: int) -> dict:
+    """Checks and records the widths; the members both burst engines share: the port, the
+    ``start``/``base``/``count`` command and ``idle``."""
+    check_int(owner, "count_bits", count_bits, 1, 32)
+    obj.addr_bits, obj.data_bits, obj.count_bits = addr_bits, data_bits, count_bits
+    return {"bus": Out(MemPortSignature(addr_bits, data_bits)),
+            "start": In(1), "base": In(addr_bits), "count": In(count_bits), "idle": Out(1)}
+
+
 class BurstReader(wiring.Component):
     """Reads ``count`` words from ``base`` and streams them out (``valid``/``ready``).
 
@@ -46,16 +55,11 @@ class BurstReader(wiring.Component):
 
     def __init__(self, addr_bits: int, data_bits: int, count_bits: int = 24,
                  depth: int = 16) -> None:
-        check_int("BurstReader", "count_bits", count_bits, 1, 32)
         check_int("BurstReader", "depth", depth, 2, 1024)
-        self.addr_bits, self.data_bits, self.depth = addr_bits, data_bits, depth
-        super().__init__({
-            "bus": Out(MemPortSignature(addr_bits, data_bits)),
-            "start": In(1), "base": In(addr_bits), "count": In(count_bits),
-            "idle": Out(1),
+        self.depth = depth
+        super().__init__(_burst_members("BurstReader", self, addr_bits, data_bits, count_bits) | {
             "valid": Out(1), "ready": In(1), "data": Out(data_bits),
         })
-        self.count_bits = count_bits
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -97,12 +101,7 @@ class BurstWriter(wiring.Component):
     ``sel`` travels with each word. ``idle`` once every write has been acknowledged."""
 
     def __init__(self, addr_bits: int, data_bits: int, count_bits: int = 24) -> None:
-        check_int("BurstWriter", "count_bits", count_bits, 1, 32)
-        self.addr_bits, self.data_bits, self.count_bits = addr_bits, data_bits, count_bits
-        super().__init__({
-            "bus": Out(MemPortSignature(addr_bits, data_bits)),
-            "start": In(1), "base": In(addr_bits), "count": In(count_bits),
-            "idle": Out(1),
+        super().__init__(_burst_members("BurstWriter", self, addr_bits, data_bits, count_bits) | {
             "valid": In(1), "ready": Out(1), "data": In(data_bits), "sel": In(data_bits // 8),
         })
 

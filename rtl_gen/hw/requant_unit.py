@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from rtl_gen.hw.common import check_int, clamp
+from rtl_gen.hw.common import check_ints, clamp, saturating_lanes
 
 
 class RequantUnit(wiring.Component):
@@ -21,11 +21,9 @@ class RequantUnit(wiring.Component):
 
     def __init__(self, lanes: int, in_bits: int, mult_bits: int, bias_bits: int,
                  out_bits: int) -> None:
-        check_int("RequantUnit", "lanes", lanes, 1, 1024)
-        check_int("RequantUnit", "in_bits", in_bits, 2, 64)
-        check_int("RequantUnit", "mult_bits", mult_bits, 2, 40)
-        check_int("RequantUnit", "bias_bits", bias_bits, 2, 96)
-        check_int("RequantUnit", "out_bits", out_bits, 2, 64)
+        check_ints("RequantUnit", lanes=(lanes, 1, 1024), in_bits=(in_bits, 2, 64),
+                   mult_bits=(mult_bits, 2, 40), bias_bits=(bias_bits, 2, 96),
+                   out_bits=(out_bits, 2, 64))
         self.lanes, self.in_bits, self.mult_bits = lanes, in_bits, mult_bits
         self.bias_bits, self.out_bits = bias_bits, out_bits
         self.sum_bits = max(in_bits + mult_bits, bias_bits) + 1
@@ -35,10 +33,7 @@ class RequantUnit(wiring.Component):
             "mult": In(data.ArrayLayout(signed(mult_bits), lanes)),
             "bias": In(data.ArrayLayout(signed(bias_bits), lanes)),
             "shift": In(unsigned(7)),
-            "lo": In(signed(out_bits)),
-            "hi": In(signed(out_bits)),
-            "out_valid": Out(1),
-            "y": Out(data.ArrayLayout(signed(out_bits), lanes)),
+            **saturating_lanes(lanes, out_bits),
         })
 
     def elaborate(self, platform) -> Module:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from rtl_gen.hw.common import check_int, clamp, round_shift
+from rtl_gen.hw.common import check_ints, clamp, round_shift, saturating_lanes
 
 
 class RPReLUUnit(wiring.Component):
@@ -19,10 +19,8 @@ class RPReLUUnit(wiring.Component):
     latency = 2
 
     def __init__(self, lanes: int, in_bits: int, param_bits: int, out_bits: int) -> None:
-        check_int("RPReLUUnit", "lanes", lanes, 1, 1024)
-        check_int("RPReLUUnit", "in_bits", in_bits, 2, 64)
-        check_int("RPReLUUnit", "param_bits", param_bits, 2, 64)
-        check_int("RPReLUUnit", "out_bits", out_bits, 2, 64)
+        check_ints("RPReLUUnit", lanes=(lanes, 1, 1024), in_bits=(in_bits, 2, 64),
+                   param_bits=(param_bits, 2, 64), out_bits=(out_bits, 2, 64))
         self.lanes, self.in_bits, self.param_bits, self.out_bits = (lanes, in_bits, param_bits,
                                                                     out_bits)
         p = data.ArrayLayout(signed(param_bits), lanes)
@@ -31,10 +29,7 @@ class RPReLUUnit(wiring.Component):
             "x": In(data.ArrayLayout(signed(in_bits), lanes)),
             "bias1": In(p), "slope": In(p), "bias2": In(p),
             "slope_frac": In(unsigned(6)),
-            "lo": In(signed(out_bits)),
-            "hi": In(signed(out_bits)),
-            "out_valid": Out(1),
-            "y": Out(data.ArrayLayout(signed(out_bits), lanes)),
+            **saturating_lanes(lanes, out_bits),
         })
 
     def elaborate(self, platform) -> Module:
