@@ -19,6 +19,7 @@ from rtl_gen.compile.perf import program_perf, summary
 from rtl_gen.compile.program import compile_layers
 from rtl_gen.config import EngineConfig
 from rtl_gen.engine_model import run_program
+from rtl_gen.generate import widths
 
 
 def _check(graph, cfg, images):
@@ -220,3 +221,10 @@ def test_thresholds_clamp_to_the_comparator_width():
         for lv in range(pos.shape[1]):
             assert np.array_equal(v >= node.arrays["pos"][c, lv], v >= pos[c, lv])
             assert np.array_equal(v <= node.arrays["neg"][c, lv], v <= neg[c, lv])
+
+
+def test_components_beyond_their_limits_are_one_error():
+    graph = _two_branch_graph(mult_scale=2**30)  # ~43-bit requantisation multipliers
+    prog = compile_layers(graph, EngineConfig(pe=2, simd=4))
+    with pytest.raises(N2UQError, match=r"needs 4\d-bit mult values; the engine supports 40"):
+        widths(prog)
