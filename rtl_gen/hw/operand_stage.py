@@ -1,0 +1,53 @@
+"""Operand stage: assembled lanes -> the activation digit the array multiplies this beat.
+
+Per lane ``xu = ox[lane]`` for padding, else ``(flip ? raw ^ 2^(bits-1) : raw) << input_shift``
+(rtl_gen/compile/operands.py: codes and pixels are used as they are, two's-complement fixed
+point and accumulators get their sign bit flipped, i.e. ``+ 2^(bits-1)``; the image's shift
+makes room for sub-grey-level padding). The digit ``d`` is ``(xu >> a d) & (2^a - 1)``.
+Layer constants (``flip``, ``input_shift``) and the chunk's per-lane pad values are held by
+the caller; the digit index changes per beat. Latency 1.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.hw.common import check_ints
+
+
+class OperandStage(wiring.Component):
+    """``simd`` lanes of ``bits``-bit elements to ``a_bits``-bit digits of ``xu``."""
+
+    latency = 1
+
+    def __init__(self, simd: int, bits: int, a_bits: int, xu_bits: int) -> None:
+        check_ints("OperandStage", simd=(simd, 1, 1024), bits=(bits, 1, 64),
+                   a_bits=(a_bits, 1, 8), xu_bits=(xu_bits, 1, 64))
+        if xu_bits < bits:
+            raise ValueError(f"OperandStage xu_bits ({xu_bits}) must be >= bits ({bits})")
+        self.simd, self.bits, self.a_bits, self.xu_bits = simd, bits, a_bits, xu_bits
+        self.digits = -(-xu_bits // a_bits)
+        super().__init__({
+            "valid": In(1),
+            "lanes": In(data.ArrayLayout(unsigned(bits), simd)), "pad": In(simd),
+            "pad_value": In(data.ArrayLayout(unsigned(xu_bits), simd)),
+            "flip": In(1), "input_shift": In(range(xu_bits + 1)),
+            "digit": In(range(self.digits)),
+            "out_valid": Out(1),
+            "x": Out(data.ArrayLayout(unsigned(a_bits), simd)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        msb = 1 << (self.bits - 1)
+        for j in range(self.simd):
+            raw = self.lanes[j]
+            v = Signal(self.bits, name=f"v{j}")
+            m.d.comb += v.eq(Mux(self.flip, raw ^ msb, raw))
+            xu = Signal(self.xu_bits, name=f"xu{j}")
+            m.d.comb += xu.eq(Mux(self.pad[j], self.pad_value[j], v << self.input_shift))
+            m.d.sync += self.x[j].eq((xu >> (self.digit * self.a_bits))[: self.a_bits])
+        m.d.sync += self.out_valid.eq(self.valid)
+        return m
