@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from n2uq_hw.errors import fail
+from n2uq_hw.errors import N2UQError, fail
 from n2uq_hw.fsutil import atomic_folder
 from n2uq_hw.ir.graph import Graph, load_ir, write_ir_files
 from n2uq_hw.reference import run_ir
@@ -65,7 +65,7 @@ def lint(rtl: Path) -> dict:
 
     try:
         exe = require("verilator")
-    except Exception as exc:  # noqa: BLE001 - a missing tool only skips the lint
+    except N2UQError as exc:  # a missing tool only skips the lint
         return {"status": f"skipped ({exc})"}
     waive = [f"-Wno-{w}" for w in LINT_WAIVERS]
     for f in sorted(rtl.glob("*.v")):
@@ -112,7 +112,7 @@ def _manifest(out: Path, cfg: EngineConfig, args: argparse.Namespace, source: di
 
 
 def _json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=False) + "\n")
+    path.write_text(json.dumps(obj, indent=1) + "\n")
 
 
 def build(args: argparse.Namespace) -> Path:
@@ -134,10 +134,8 @@ def build(args: argparse.Namespace) -> Path:
         fail(f"internal error: the engine model differs from the reference at {bad[0]}")
     step(f"golden tensors and engine model agree on {len(env)} tensors")
     img, prog = emit(program, perfs)
-    for n in [graph.input, *(w for layer in program.layers for w in layer.writes)]:
-        if n == graph.input:
-            img.chunks.append((img.regions[n].offset,
-                               img.tensor_bytes(graph.node(n).type, x[0].numpy())))
+    img.chunks.append((img.regions[graph.input].offset,
+                       img.tensor_bytes(graph.node(graph.input).type, x[0].numpy())))
     step(f"memory image {img.end / 1e6:.2f} MB")
     out = Path(args.out or f"build/{name}")
     w = widths(program)

@@ -45,8 +45,7 @@ def widths(program: Program) -> dict[str, int]:
             if n.op == "threshold":
                 w["code"] = max(w["code"], int(n.attrs["bits"]))
                 w["two_sided"] |= int("neg" in n.arrays)
-            if n.op in ("threshold", "requant", "linear") or (
-                    n.op == "conv2d" and name != layer.nodes[0]):
+            if n.op in ("threshold", "requant", "linear"):
                 x = g.node(n.inputs[0])
                 if x.type.kind == "acc" and x.op not in ("conv2d", "linear"):
                     w["acc"] = max(w["acc"], x.type.bits)  # e.g. an avgpool_sum

@@ -9,7 +9,7 @@ from n2uq_hw.errors import N2UQError
 from n2uq_hw.ir.validate import validate
 from n2uq_hw.lower import calibrate_bn, lower_model, trace
 from n2uq_hw.lower.check import end_to_end, isolated
-from n2uq_hw.lower.lowering import CIFAR_NORM, normalise
+from n2uq_hw.lower.lowering import CIFAR_NORM, IMAGENET_NORM, normalise
 from n2uq_hw.quant import N2UQActQuant
 
 
@@ -45,6 +45,26 @@ def perturbed(name: str, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
+def assert_isolated(graph, refs, pixels, ties) -> list[dict]:
+    """The isolation checks every lowered model must pass; returns the rows that no
+    check here covers (fixed-point nodes other than odd-weight convs) for extra checks."""
+    odd = {n.name for n in graph.nodes if n.attrs.get("weight_format") == "odd"}
+    rest = []
+    for row in isolated(graph, refs, pixels, ties):
+        if row["kind"] == "code" and row["input_kind"] == "acc":
+            # BN + RPReLU + quantizer folded into integer thresholds: exact but for ties
+            # (float model's u within TIE_EPS of a threshold, where float32 decides)
+            assert row["mismatches_beyond_ties"] == 0, row
+        elif row["kind"] == "code":
+            # thresholds on a 16-bit fixed-point value: differ only within its rounding
+            assert row["agreement"] >= 0.995, row
+        elif row["node"] in odd:
+            assert row["max_error_lsb"] < 1e-2, row  # integer conv == float conv / scale
+        else:
+            rest.append(row)
+    return rest
+
+
 CASES = [("smallcnn_w2a2", 0), ("smallcnn_w3a3", 1), ("smallcnn_w4a4", 2),
          ("resnet20_w2a2", 3), ("resnet20_w3a3_fpds", 4), ("resnet20_w4a4", 5)]
 
@@ -59,18 +79,8 @@ def test_every_node_matches_the_float_model_in_isolation(name, seed):
     tr = trace(model, res.graph, pixels)
     refs = tr.refs
     assert any("neg" in n.arrays for n in res.graph.nodes if n.op == "threshold")
-    odd = {n.name for n in res.graph.nodes if n.attrs.get("weight_format") == "odd"}
-    for row in isolated(res.graph, refs, pixels, tr.ties):
-        if row["kind"] == "code" and row["input_kind"] == "acc":
-            # BN + RPReLU + quantizer folded into integer thresholds: exact but for ties
-            # (float model's u within TIE_EPS of a threshold, where float32 decides)
-            assert row["mismatches_beyond_ties"] == 0, row
-        elif row["kind"] == "code":
-            # thresholds on a 16-bit fixed-point value: differ only within its rounding
-            assert row["agreement"] >= 0.995, row
-        elif row["node"] in odd:
-            assert row["max_error_lsb"] < 1e-2, row  # integer conv == float conv / scale
-        elif row["kind"] == "fixed" and not row["node"].startswith("stem") and (
+    for row in assert_isolated(res.graph, refs, pixels, tr.ties):
+        if row["kind"] == "fixed" and not row["node"].startswith("stem") and (
                 "shortcut" not in row["node"] or "_fpds" not in name):
             # 8-bit weights (first conv, full-precision shortcut) are approximations; the
             # rest rounds once to the output format (plus the multiplier's 2^-15)
@@ -99,7 +109,7 @@ def test_imagenet_resnets_lower_at_reduced_size(name, seed):
     1x1 and bottleneck convs, both shortcut kinds, average pool, FC) at 64x64 input."""
     torch.manual_seed(seed)
     model = build_model(name)
-    norm = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    norm = IMAGENET_NORM
     calib = smooth_images(4, 64, seed)
     calibrate_bn(model, normalise(calib, *norm), batches=1)
     res = lower_model(model, calib, mean=norm[0], std=norm[1])
@@ -110,14 +120,7 @@ def test_imagenet_resnets_lower_at_reduced_size(name, seed):
     pixels = smooth_images(2, 64, 100 + seed)
     tr = trace(model, res.graph, pixels)
     refs = tr.refs
-    odd = {n.name for n in res.graph.nodes if n.attrs.get("weight_format") == "odd"}
-    for row in isolated(res.graph, refs, pixels, tr.ties):
-        if row["kind"] == "code" and row["input_kind"] == "acc":
-            assert row["mismatches_beyond_ties"] == 0, row
-        elif row["kind"] == "code":
-            assert row["agreement"] >= 0.995, row
-        elif row["node"] in odd:
-            assert row["max_error_lsb"] < 1e-2, row
+    assert_isolated(res.graph, refs, pixels, tr.ties)
 
 
 def test_precise_first_conv_options():

@@ -58,13 +58,11 @@ def test_memory_image_holds_the_default_input(built):
     assert np.array_equal(x, golden["input"])
 
 
-def test_build_is_byte_identical_and_replaces_atomically(built, tmp_path):
+def test_build_is_byte_identical_and_replaces_atomically(built):
     first = _files(built)
-    again = tmp_path / "small"
     assert main(["build", *SMALL, "-o", str(built)]) == 0  # rebuild over the old folder
     assert _files(built) == first
     assert not [p for p in built.parent.iterdir() if p.name.startswith(".")]
-    del again
 
 
 def test_build_from_a_saved_ir_folder(built, tmp_path):

@@ -20,9 +20,17 @@ from typing import Literal
 import numpy as np
 import torch
 
-from n2uq_hw.data.decode import Payload, decode_all, peek_size
+from n2uq_hw.data.decode import Payload, decode_all, open_rgb, peek_size
 from n2uq_hw.data.sources import ArrayImages, ImageList, RawDataset, read_source
-from n2uq_hw.data.transforms import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, resize_uint8
+from n2uq_hw.data.transforms import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    resize_uint8,
+    to_chw_uint8,
+    val_transform,
+)
 from n2uq_hw.errors import fail
 
 Style = Literal["cifar", "imagenet"]
@@ -201,9 +209,6 @@ def _hold_out(
 def eval_pixels(split: Split, count: int) -> torch.Tensor:
     """The first ``count`` images of ``split`` as uint8 ``[N, 3, S, S]`` with the evaluation
     transform (decoded on demand for large-image splits): calibration and test inputs."""
-    from n2uq_hw.data.decode import open_rgb
-    from n2uq_hw.data.transforms import to_chw_uint8, val_transform
-
     count = min(count, len(split))
     if split.images is not None:
         return split.images[:count]

@@ -234,18 +234,24 @@ def _check_type(node: Node) -> None:
         _err(node, "type", f"{t.kind} tensors are signed")
 
 
+def _check_keys(node: Node, rule: str, what: str, d: object, required: tuple[str, ...],
+                allowed: set[str]) -> None:
+    """``d`` is a dict holding every ``required`` key and no key outside ``allowed``."""
+    if not isinstance(d, dict):
+        _err(node, rule, f"must be a dict, got {type(d).__name__}")
+    for key in required:
+        if key not in d:
+            _err(node, rule, f"missing required {what} {key!r}")
+    for key in d:
+        if key not in allowed:
+            _err(node, rule, f"unknown {what} {key!r} (allowed: "
+                             f"{', '.join(sorted(allowed)) or 'none'})")
+
+
 def _check_attrs(node: Node, spec: _Spec) -> None:
     attrs = node.attrs
-    if not isinstance(attrs, dict):
-        _err(node, "attrs", f"must be a dict, got {type(attrs).__name__}")
-    for key in spec.attrs:
-        if key not in attrs:
-            _err(node, "attrs", f"missing required attribute {key!r}")
-    allowed = set(spec.attrs) | set(spec.opt_attrs) | set(_COMMON_OPT_ATTRS)
-    for key in attrs:
-        if key not in allowed:
-            _err(node, "attrs", f"unknown attribute {key!r} (allowed: "
-                                f"{', '.join(sorted(allowed))})")
+    _check_keys(node, "attrs", "attribute", attrs, spec.attrs,
+                set(spec.attrs) | set(spec.opt_attrs) | set(_COMMON_OPT_ATTRS))
     for key, v in attrs.items():
         if key in _STR_ATTRS:
             if not isinstance(v, str):
@@ -263,16 +269,9 @@ def _check_attrs(node: Node, spec: _Spec) -> None:
 
 def _check_arrays(node: Node, spec: _Spec) -> None:
     arrays = node.arrays
-    if not isinstance(arrays, dict):
-        _err(node, "arrays", f"must be a dict, got {type(arrays).__name__}")
-    for key in spec.arrays:
-        if key not in arrays:
-            _err(node, "arrays", f"missing required array {key!r}")
-    allowed = set(spec.arrays) | set(spec.opt_arrays)
+    _check_keys(node, "arrays", "array", arrays, spec.arrays,
+                set(spec.arrays) | set(spec.opt_arrays))
     for key, a in arrays.items():
-        if key not in allowed:
-            _err(node, "arrays", f"unknown array {key!r} (allowed: "
-                                 f"{', '.join(sorted(allowed)) or 'none'})")
         if not isinstance(a, np.ndarray):
             _err(node, "arrays", f"{key!r} is a {type(a).__name__}, not a numpy array")
         if spec.int64_only:

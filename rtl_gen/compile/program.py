@@ -19,6 +19,7 @@ import numpy as np
 
 from n2uq_hw.errors import fail
 from n2uq_hw.ir.graph import Graph, Node
+from rtl_gen.compile.chunks import chunk_count
 from rtl_gen.compile.operands import OperandPlan, plan_operands
 from rtl_gen.config import EngineConfig
 
@@ -81,8 +82,6 @@ def check_supported(graph: Graph, cfg: EngineConfig) -> None:
 
 def group_weight_bits(cin: int, k: int, plan: OperandPlan, cfg: EngineConfig) -> int:
     """Weight-buffer bits of one output-channel group: its chunks x digits blocks."""
-    from rtl_gen.compile.chunks import chunk_count
-
     return chunk_count(cin, k, cfg.simd) * plan.w_digits * cfg.pe * cfg.simd * cfg.w_bits
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtl_gen.compile.chunks import chunks, lane_terms
+from rtl_gen.compile.emit import weight_blocks
 from rtl_gen.compile.operands import OperandPlan
 
 
@@ -46,8 +47,6 @@ def padded_input(plan: OperandPlan, x: np.ndarray, p: int) -> np.ndarray:
 def beats(plan: OperandPlan, x: np.ndarray, k: int, s: int, p: int, pe: int, simd: int,
           a_bits: int, w_bits: int) -> Iterator[Beat]:
     """Every beat of one conv layer on one sample, in issue order."""
-    from rtl_gen.compile.emit import weight_blocks
-
     xu = padded_input(plan, x, p)
     i, hp, wp = xu.shape
     o = plan.wu.shape[0]
