@@ -5,12 +5,14 @@
         --json bench/results/lower_agreement_resnet20.json
 
 Also measures how much the float model itself moves under tiny noise on its residual
-stream (the sensitivity that bounds any fixed-point deployment's top-1 agreement).
+stream (the sensitivity that bounds any fixed-point deployment's top-1 agreement), and
+whether float32 rounding is a noise source (top-1 agreement with a float64 copy).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -69,6 +71,8 @@ def main() -> None:
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--calib-images", type=int, default=256)
     p.add_argument("--chunk", type=int, default=500, help="images per reference run")
+    p.add_argument("--configs", nargs="+", default=["8,0,16", "16,8,24", "24,8,24", "24,8,32"],
+                   help="first-conv weight bits,input shift,residual bits triples")
     p.add_argument("--json")
     a = p.parse_args()
     torch.manual_seed(0)
@@ -80,7 +84,7 @@ def main() -> None:
     splits = load_dataset(a.data, image_size=model.info.input_size, val_size=5000, split_seed=0)
     px, labels = splits.val.images[: a.images], splits.val.labels[: a.images]
     results = {"model": ck["model"], "checkpoint": a.checkpoint, "images": len(px)}
-    for stem_bits, shift, res_bits in ((8, 0, 16), (16, 8, 24), (24, 8, 24), (24, 8, 32)):
+    for stem_bits, shift, res_bits in (tuple(map(int, c.split(","))) for c in a.configs):
         t = time.perf_counter()
         low = lower_model(model, splits.train.images[: a.calib_images], mean=mean, std=std,
                           stem_bits=stem_bits, residual_bits=res_bits, input_shift=shift)
@@ -108,6 +112,11 @@ def main() -> None:
                                                               [2**-20, 2**-16, 2**-12])
     print("float model under uniform noise on block outputs, top-1 agreement:",
           results["float_noise_top1_agreement"])
+    with torch.no_grad():  # is float32 itself a noise source? compare with a float64 twin
+        twin = copy.deepcopy(model).double()
+        same = (model(x).argmax(1) == twin(x.double()).argmax(1)).double().mean()
+    results["float32_vs_float64_top1_agreement"] = float(same)
+    print(f"float32 vs float64 model, top-1 agreement: {float(same):.4f}")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1) + "\n")
 
