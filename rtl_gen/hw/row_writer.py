@@ -1,0 +1,106 @@
+"""Row writer: one output row of a layer (the ``lanes`` results of one output-channel group
+at one pixel) into a tensor in external memory, in rtl_gen/compile/image.py's layout.
+
+A word holds ``E = mem_bits // bits`` elements, element ``j`` at bit ``(j % E) * bits``, so
+two row shapes occur: ``lanes % E == 0`` fills ``W = lanes // E`` whole words (``sel`` all
+ones, the bits above ``E * bits`` zero), and ``E % lanes == 0`` fills slots ``slot0 ..
+slot0 + lanes - 1`` of one word (``sel`` exactly those bytes, so the rest of the word keeps
+what other groups wrote). The row is registered as its words on accept and the words leave
+one per cycle on the pipelined Wishbone port (consecutive addresses from ``addr``, never
+waiting for acks); the next row is accepted on the cycle the last word is taken, so rows
+stream at one word per cycle. ``words`` clips a tensor's last group (0: accept, write
+nothing; values above ``W`` count as ``W``). Lanes beyond the channel count that fall in a
+written word are written as given (zero for an image equal to ``pack``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.compile.image import per_word
+from rtl_gen.hw.common import check_int, check_ints
+from rtl_gen.hw.mem_port import MemPortSignature
+
+MAX_OUTSTANDING = 255  # unacknowledged writes; issue pauses at this many
+
+
+class RowWriter(wiring.Component):
+    """Rows in (``valid``/``ready``), word writes out on ``bus``; ``idle`` when nothing is
+    left to issue and every write has been acknowledged."""
+
+    def __init__(self, lanes: int, bits: int, mem_bits: int, addr_bits: int) -> None:
+        check_ints("RowWriter", lanes=(lanes, 1, 1024), mem_bits=(mem_bits, 8, 512),
+                   addr_bits=(addr_bits, 8, 48))
+        check_int("RowWriter", "bits", bits, 1, mem_bits)
+        if mem_bits % 8:
+            raise ValueError(f"RowWriter mem_bits must be a multiple of 8, got {mem_bits}")
+        epw = per_word(bits, mem_bits)
+        whole = lanes % epw == 0
+        if not whole and (epw % lanes or lanes * bits % 8):
+            raise ValueError(
+                f"RowWriter lanes must be a multiple or a divisor of mem_bits // bits = {epw} "
+                f"(a divisor only with lanes * bits a multiple of 8), got lanes={lanes}, "
+                f"bits={bits}, mem_bits={mem_bits}")
+        self.lanes, self.bits, self.mem_bits, self.addr_bits = lanes, bits, mem_bits, addr_bits
+        self.epw, self.whole = epw, whole
+        self.row_words = lanes // epw if whole else 1
+        super().__init__({
+            "valid": In(1), "ready": Out(1),
+            "row": In(data.ArrayLayout(signed(bits), lanes)),
+            "addr": In(addr_bits), "slot0": In(range(epw)),
+            "words": In(range(self.row_words + 1)),
+            "bus": Out(MemPortSignature(addr_bits, mem_bits)), "idle": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        nw, mb, nsel = self.row_words, self.mem_bits, self.mem_bits // 8
+        left = Signal(range(nw + 1))           # words of the current row still to issue
+        adr = Signal(self.addr_bits)
+        words = Signal(nw * mb)                # word 0 of the shift register is on the bus
+        sel = Signal(nsel, init=(1 << nsel) - 1)
+        pending = Signal(range(MAX_OUTSTANDING + 1))
+        stb, took = Signal(), Signal()
+
+        # the accepted row's words and byte enables
+        new_words, new_sel = Signal(nw * mb), Signal(nsel)
+        raw = Value.cast(self.row)
+        if self.whole:
+            m.d.comb += new_words.eq(_whole_words(raw, self.bits, self.epw, mb, nw))
+            m.d.comb += new_sel.eq((1 << nsel) - 1)
+        else:
+            span = self.lanes * self.bits // 8
+            with m.Switch(self.slot0):  # byte-aligned slots the row fits from
+                for p in range(self.epw - self.lanes + 1):
+                    if p * self.bits % 8 == 0:
+                        with m.Case(p):
+                            m.d.comb += [new_words.eq(raw << (p * self.bits)),
+                                         new_sel.eq(((1 << span) - 1) << (p * self.bits // 8))]
+                with m.Default():  # not a legal slot: a write that changes nothing
+                    m.d.comb += [new_words.eq(0), new_sel.eq(0)]
+
+        m.d.comb += [
+            stb.eq((left != 0) & (pending != MAX_OUTSTANDING)),
+            took.eq(stb & ~self.bus.stall),
+            self.bus.cyc.eq((left != 0) | (pending != 0)), self.bus.stb.eq(stb),
+            self.bus.we.eq(1), self.bus.adr.eq(adr), self.bus.dat_w.eq(words[:mb]),
+            self.bus.sel.eq(sel),
+            self.ready.eq((left == 0) | (took & (left == 1))),
+            self.idle.eq((left == 0) & (pending == 0)),
+        ]
+        with m.If(self.valid & self.ready):
+            m.d.sync += [left.eq(Mux(self.words > nw, nw, self.words)), adr.eq(self.addr),
+                         words.eq(new_words), sel.eq(new_sel)]
+        with m.Elif(took):
+            m.d.sync += [left.eq(left - 1), adr.eq(adr + 1), words.eq(words >> mb)]
+        m.d.sync += pending.eq(pending + took - (self.bus.ack & (pending != 0)))
+        return m
+
+
+def _whole_words(raw: Value, bits: int, epw: int, mem_bits: int, n: int) -> Value:
+    """``n`` words of ``epw`` consecutive ``bits``-bit elements of ``raw``, each zero-padded
+    to ``mem_bits``, word 0 least significant."""
+    pad = Const(0, mem_bits - epw * bits)
+    return Cat(*(Cat(raw[i * epw * bits:(i + 1) * epw * bits], pad) for i in range(n)))
