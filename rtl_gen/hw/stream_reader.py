@@ -1,0 +1,74 @@
+"""Random-access word reader: a stream of addresses in, the words read out in order.
+
+Each accepted request (``a_valid & a_ready``) yields exactly one output entry, in request
+order, carrying its ``tag`` and ``skip`` flag. A skip request issues no bus access and
+yields data 0 once every earlier entry has been delivered; any other request issues one
+pipelined Wishbone read of word ``a_addr``, taken on the same cycle it is accepted (so
+``a_ready`` is combinational on ``bus.stall``). Reads never wait for acks: up to ``depth``
+entries are outstanding or buffered, and no request is accepted beyond that, so the
+response FIFO never overflows whatever the consumer does. Entries (tag, skip) queue at
+accept, data at ack; the output pairs the head entry with the head data word.
+
+Latency: a read's entry is ``valid`` one cycle after its ack (memory latency ``L`` plus 1
+from accept), a skip's one cycle after accept. An entry occupies its credit from the cycle
+after accept to the cycle it is delivered, so a ready consumer and a stall-free memory see
+one entry per cycle when ``depth >= L + 2``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.mem_port import MemPortSignature
+
+
+class StreamReader(wiring.Component):
+    """Requests in (``a_*``), one entry per request out (``valid``/``ready``)."""
+
+    def __init__(self, addr_bits: int, data_bits: int, tag_bits: int = 1,
+                 depth: int = 8) -> None:
+        check_ints("StreamReader", tag_bits=(tag_bits, 1, 64), depth=(depth, 1, 1024))
+        self.addr_bits, self.data_bits, self.tag_bits, self.depth = (addr_bits, data_bits,
+                                                                     tag_bits, depth)
+        super().__init__({
+            "a_valid": In(1), "a_ready": Out(1), "a_addr": In(addr_bits), "a_skip": In(1),
+            "a_tag": In(tag_bits),
+            "valid": Out(1), "ready": In(1), "data": Out(data_bits), "tag": Out(tag_bits),
+            "skip": Out(1),
+            "bus": Out(MemPortSignature(addr_bits, data_bits)),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        bus = self.bus
+        # every accepted entry, (tag, skip), until delivered: its level is the credit count
+        m.submodules.entries = entries = fifo.SyncFIFO(width=self.tag_bits + 1,
+                                                       depth=self.depth)
+        # read data, written on ack; never more words than entries, so never refuses one
+        m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
+        pending = Signal(range(self.depth + 1))  # reads taken, not yet acknowledged
+        accept, took, ack, pop = Signal(), Signal(), Signal(), Signal()
+        head_skip = entries.r_data[-1]
+        m.d.comb += [
+            bus.stb.eq(self.a_valid & ~self.a_skip & entries.w_rdy),
+            bus.we.eq(0), bus.adr.eq(self.a_addr), bus.dat_w.eq(0), bus.sel.eq(~0),
+            bus.cyc.eq(bus.stb | (pending != 0)),
+            self.a_ready.eq(entries.w_rdy & (self.a_skip | ~bus.stall)),
+            accept.eq(self.a_valid & self.a_ready),
+            took.eq(bus.stb & ~bus.stall),
+            ack.eq(bus.ack & (pending != 0)),
+            entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
+            words.w_en.eq(ack), words.w_data.eq(bus.dat_r),
+            self.valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
+            self.data.eq(Mux(head_skip, 0, words.r_data)),
+            self.tag.eq(entries.r_data[:self.tag_bits]), self.skip.eq(head_skip),
+            pop.eq(self.valid & self.ready),
+            entries.r_en.eq(pop), words.r_en.eq(pop & ~head_skip),
+            self.idle.eq(~entries.r_rdy),
+        ]
+        m.d.sync += pending.eq(pending + took - ack)
+        return m
