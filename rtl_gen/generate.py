@@ -49,6 +49,13 @@ def widths(program: Program) -> dict[str, int]:
                 x = g.node(n.inputs[0])
                 if x.type.kind == "acc" and x.op not in ("conv2d", "linear"):
                     w["acc"] = max(w["acc"], x.type.bits)  # e.g. an avgpool_sum
+        if layer.plan is None:  # pools enter the epilogue as its accumulator input
+            x = g.node(layer.reads[0]).type
+            w["acc"] = max(w["acc"], x.bits + (not x.signed), g.node(layer.nodes[0]).type.bits)
+        for name in layer.writes:  # the epilogue writes values through its fixed output
+            t = g.node(name).type
+            if t.kind == "acc":
+                w["fixed"] = max(w["fixed"], t.bits)
     for key, lim in LIMITS.items():
         if w[key] > lim:
             fail(f"the program needs {w[key]}-bit {key} values; the engine supports {lim}")

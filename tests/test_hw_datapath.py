@@ -48,6 +48,7 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
     got = {"fixed": np.zeros((o, oh * ow), np.int64),
            "codes": [np.zeros((o, oh * ow), np.int64) for _ in thr_nodes]}
     order = [(b.og, b.pixel) for b in sched if b.last]
+    res_i = [0]
 
     def chan(arr, og, fill=0):
         out = np.full(pe, fill, np.int64)
@@ -111,8 +112,6 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
                 for pp in range(pe):
                     for j in range(simd):
                         ctx.set(dut.w[pp][j], int(b.w[pp, j]))
-                if res is not None and b.last:
-                    ctx.set(dut.residual, chan(res[:, b.pixel], b.og))
                 t += 1
             else:
                 ctx.set(dut.valid, 0)
@@ -120,6 +119,11 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
             await ctx.tick()
 
     def collect(ctx, out_i):
+        if res is not None and ctx.get(dut.epi_valid):
+            # the residual enters with its accumulator (epi_valid)
+            og, pix = order[res_i[0]]
+            ctx.set(dut.residual, chan(res[:, pix], og))
+            res_i[0] += 1
         if ctx.get(dut.out_valid):
             og, pix = order[out_i]
             n = min(pe, o - og * pe)

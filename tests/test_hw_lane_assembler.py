@@ -9,7 +9,7 @@ from ir_fixtures import small_graph
 
 from rtl_gen.compile.chunks import chunks, lane_terms
 from rtl_gen.compile.fetch import segments
-from rtl_gen.compile.image import MemoryImage
+from rtl_gen.compile.image import MemoryImage, storage_bits
 from rtl_gen.compile.program import compile_layers, conv_dims
 from rtl_gen.config import EngineConfig
 from rtl_gen.engine_model import run_program
@@ -28,6 +28,7 @@ def test_lane_assembler_builds_the_schedule_lanes(simd, mem_bits, which):
     layer = [la for la in prog.layers if la.kind == "conv"][which]
     head = graph.node(layer.name)
     xt = graph.node(head.inputs[0]).type
+    sb = storage_bits(xt.bits)
     x = env[head.inputs[0]][0].numpy().reshape(xt.shape)
     mi = MemoryImage(mem_bits)
     blob = mi.tensor_bytes(xt, x)
@@ -36,25 +37,25 @@ def test_lane_assembler_builds_the_schedule_lanes(simd, mem_bits, which):
     _, wpp = mi.tensor_layout(xt)
     d = conv_dims(graph, layer)
     xin = x if x.ndim == 3 else x.reshape(-1, 1, 1)
-    dut = LaneAssembler(simd, xt.bits, mem_bits)
+    dut = LaneAssembler(simd, sb, mem_bits)
     beats, want = [], []
     for pix in range(0, d["OH"] * d["OW"], 3):
         oy, ox = divmod(pix, d["OW"])
         for ch in chunks(d["I"], d["k"], simd):
             segs = list(segments(ch, oy, ox, cin=d["I"], k=d["k"], stride=d["s"], pad=d["p"],
-                                 h=d["H"], w=d["W"], bits=xt.bits, words_per_pixel=wpp,
+                                 h=d["H"], w=d["W"], bits=sb, words_per_pixel=wpp,
                                  mem_bits=mem_bits))
             for n, s in enumerate(segs):
                 beats.append({"last": int(n == len(segs) - 1), "is_pad": int(s.word < 0),
                               "word": words[s.word] if s.word >= 0 else 0,
                               "lane0": s.lane0, "count": s.count,
-                              "e0": s.bit0 // xt.bits})
+                              "e0": s.bit0 // sb})
             ky, kx, ci = lane_terms(ch, d["I"], d["k"])
             y, xx = oy * d["s"] + ky - d["p"], ox * d["s"] + kx - d["p"]
             inside = (y >= 0) & (y < d["H"]) & (xx >= 0) & (xx < d["W"])
             lanes = np.zeros(simd, np.int64)
             raw = xin[ci, np.clip(y, 0, d["H"] - 1), np.clip(xx, 0, d["W"] - 1)]
-            lanes[: ch.n] = np.where(inside, raw & ((1 << xt.bits) - 1), 0)
+            lanes[: ch.n] = np.where(inside, raw & ((1 << sb) - 1), 0)
             padm = np.zeros(simd, np.int64)
             padm[: ch.n] = ~inside
             want.append((lanes.tolist(), int(sum(int(b) << j for j, b in enumerate(padm)))))

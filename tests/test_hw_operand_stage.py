@@ -27,7 +27,8 @@ def test_operand_stage_digits(bits, shift, flip, a_bits):
             beats.append({"lanes": raw.tolist(), "pad": int(sum(int(p) << j for j, p in enumerate(pad))),
                           "pad_value": padv.tolist(), "digit": d})
             want.append(((xu >> (a_bits * d)) & (2**a_bits - 1)).tolist())
-    got = stream(dut, beats, {"flip": flip, "input_shift": shift}, {"x": (simd,)}, 1)
+    got = stream(dut, beats, {"flip_mask": (1 << (bits - 1)) if flip else 0, "input_shift": shift},
+                 {"x": (simd,)}, 1)
     assert [g["x"] for g in got] == want
 
 

@@ -8,7 +8,7 @@ from ir_fixtures import small_graph
 
 from rtl_gen.compile.chunks import chunks, lane_terms
 from rtl_gen.compile.fetch import segments
-from rtl_gen.compile.image import MemoryImage, per_word
+from rtl_gen.compile.image import MemoryImage, storage_bits, per_word
 from rtl_gen.compile.program import compile_layers, conv_dims
 from rtl_gen.config import EngineConfig
 from rtl_gen.hw.segment_generator import SegmentGenerator
@@ -22,11 +22,12 @@ def test_segment_generator_matches_the_fetch_contract(simd, mem_bits, which):
     layer = [la for la in compile_layers(graph, cfg).layers if la.kind == "conv"][which]
     head = graph.node(layer.name)
     xt = graph.node(head.inputs[0]).type
-    if xt.bits > mem_bits:
+    sb = storage_bits(xt.bits)
+    if sb > mem_bits:
         mem_bits = 64
     d = conv_dims(graph, layer)
     _, wpp = MemoryImage(mem_bits).tensor_layout(xt)
-    epw = per_word(xt.bits, mem_bits)
+    epw = per_word(sb, mem_bits)
     base = 1000
     cmds, want = [], []
     for pix in range(0, d["OH"] * d["OW"], 2):
@@ -36,11 +37,11 @@ def test_segment_generator_matches_the_fetch_contract(simd, mem_bits, which):
             cmds.append({"iy0": oy * d["s"] - d["p"], "ix0": ox * d["s"] - d["p"],
                          "ky0": int(ky[0]), "kx0": int(kx[0]), "c0": int(ci[0]), "n": ch.n})
             segs = list(segments(ch, oy, ox, cin=d["I"], k=d["k"], stride=d["s"], pad=d["p"],
-                                 h=d["H"], w=d["W"], bits=xt.bits, words_per_pixel=wpp,
+                                 h=d["H"], w=d["W"], bits=sb, words_per_pixel=wpp,
                                  mem_bits=mem_bits))
             for n, s in enumerate(segs):
                 want.append((int(s.word < 0), base + s.word if s.word >= 0 else None, s.lane0,
-                             s.count, s.bit0 // xt.bits, int(n == len(segs) - 1)))
+                             s.count, s.bit0 // sb, int(n == len(segs) - 1)))
     dut = SegmentGenerator(simd)
     got = []
 
@@ -55,7 +56,8 @@ def test_segment_generator_matches_the_fetch_contract(simd, mem_bits, which):
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            while not ctx.get(dut.idle):
+            done = cmd["n"] == 0
+            while not done:
                 ready = int(rng.random() < 0.7)
                 ctx.set(dut.ready, ready)
                 if ready and ctx.get(dut.valid):
@@ -63,6 +65,8 @@ def test_segment_generator_matches_the_fetch_contract(simd, mem_bits, which):
                     got.append((pad, None if pad else ctx.get(dut.addr), ctx.get(dut.lane0),
                                 ctx.get(dut.count), 0 if pad else ctx.get(dut.e0),
                                 ctx.get(dut.last)))
+                    done = bool(ctx.get(dut.last))
+                    assert ctx.get(dut.idle) == done  # the next command may start now
                 await ctx.tick()
             ctx.set(dut.ready, 0)
 

@@ -27,7 +27,8 @@ def test_weight_buffer_round_trip_with_double_buffering(pe, simd, w_bits, mem_bi
     async def bench(ctx):
         for gi in range(len(groups) + 1):
             # fill half gi % 2 with group gi while reading group gi - 1 from the other half
-            ctx.set(dut.fill_half, gi % 2)
+            ctx.set(dut.w_half, gi % 2)
+            ctx.set(dut.r_half, 1 - gi % 2)
             ws = stream(groups[gi]) if gi < len(groups) else []
             reads = list(range(blocks)) if gi else []
             for t in range(max(len(ws), len(reads))):

@@ -119,7 +119,7 @@ def test_memory_image_holds_weights_in_stream_order(pe, simd):
     graph = small_graph(3)
     cfg = EngineConfig(pe=pe, simd=simd)
     prog = compile_layers(graph, cfg)
-    img, pj = emit(prog, program_perf(prog))
+    img, pj = emit(prog, program_perf(prog), descriptors=False)
     blob = img.to_bytes()
     for layer in (la for la in prog.layers if la.kind == "conv"):
         r = img.regions[f"{layer.name}.weights"]
@@ -197,7 +197,7 @@ def test_a_layer_may_start_at_a_residual_add():
     graph = _two_branch_graph()
     prog = compile_layers(graph, EngineConfig(pe=2, simd=4))
     assert [graph.node(la.name).op for la in prog.layers][-1] == "add"
-    _, pj = emit(prog, program_perf(prog))
+    _, pj = emit(prog, program_perf(prog), descriptors=False)
     assert pj["layers"][-1]["epilogue"][0]["chain_operand"] == 0
     x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 3, 6, 6))).to(torch.uint8)
     _check(graph, EngineConfig(pe=2, simd=4), x)

@@ -12,7 +12,7 @@ from n2uq_hw.lower import calibrate_bn, lower_model
 from n2uq_hw.lower.lowering import IMAGENET_NORM, normalise
 from rtl_gen.compile.chunks import chunks, fetch_words, lane_terms
 from rtl_gen.compile.fetch import assemble, segments
-from rtl_gen.compile.image import MemoryImage
+from rtl_gen.compile.image import MemoryImage, storage_bits
 from rtl_gen.compile.program import compile_layers, conv_dims
 from rtl_gen.compile.schedule import padded_input
 from rtl_gen.config import EngineConfig
@@ -26,6 +26,7 @@ def _check_layers(graph, cfg, images, max_pixels=40):
     for layer in (la for la in prog.layers if la.kind == "conv"):
         head = graph.node(layer.name)
         xt = graph.node(head.inputs[0]).type
+        sb = storage_bits(xt.bits)
         x = env[head.inputs[0]][0].numpy()
         img = MemoryImage(cfg.mem_bits)
         img.alloc_tensor("x", xt)
@@ -42,9 +43,9 @@ def _check_layers(graph, cfg, images, max_pixels=40):
             oy, ox = divmod(int(pidx), d["OW"])
             for ch in chunks(d["I"], d["k"], cfg.simd):
                 segs = list(segments(ch, oy, ox, cin=d["I"], k=d["k"], stride=d["s"],
-                                     pad=d["p"], h=d["H"], w=d["W"], bits=xt.bits,
+                                     pad=d["p"], h=d["H"], w=d["W"], bits=sb,
                                      words_per_pixel=wpp, mem_bits=cfg.mem_bits))
-                got = assemble(segs, words, simd=cfg.simd, bits=xt.bits, signed=xt.signed,
+                got = assemble(segs, words, simd=cfg.simd, bits=sb, signed=xt.signed,
                                ox=layer.plan.ox, input_shift=layer.plan.input_shift,
                                in_offset=layer.plan.in_offset)
                 ky, kx, ci = lane_terms(ch, d["I"], d["k"])
@@ -52,7 +53,7 @@ def _check_layers(graph, cfg, images, max_pixels=40):
                 want[: ch.n] = xu[ci, oy * d["s"] + ky, ox * d["s"] + kx]
                 assert np.array_equal(got, want), (layer.name, oy, ox, ch)
                 reads = sum(1 for s in segs if s.word >= 0)
-                assert reads <= fetch_words(ch, d["I"], d["k"], xt.bits, cfg.mem_bits)
+                assert reads <= fetch_words(ch, d["I"], d["k"], sb, cfg.mem_bits)
                 checked += 1
     assert checked > 0
 

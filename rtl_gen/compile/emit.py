@@ -14,6 +14,8 @@ import numpy as np
 from n2uq_hw.ir.graph import Graph, Node
 from rtl_gen.compile.chunks import chunks, lane_index
 from rtl_gen.compile.image import MemoryImage, pack, row_words
+from rtl_gen.compile.descriptor import (chunk_slots, engine_spec, epilogue_consts,
+                                        layer_fields, pack_slots, param_fields, param_table)
 from rtl_gen.compile.perf import LayerPerf
 from rtl_gen.compile.program import Program, conv_dims
 from rtl_gen.generate import value_bits, widths
@@ -35,23 +37,6 @@ def hw_thresholds(node: Node, value_bits: int) -> tuple[np.ndarray, np.ndarray |
     pos = np.clip(node.arrays["pos"], -lim, lim)
     neg = node.arrays.get("neg")
     return pos, None if neg is None else np.clip(neg, -lim - 1, lim - 1)
-
-
-def _param_fields(graph: Graph, node: Node, value_bits: int) -> list[tuple[str, np.ndarray]]:
-    """Per-channel int64 fields a node contributes to its layer's parameter table."""
-    a = node.arrays
-    if node.op == "requant":
-        return [("multiplier", a["multiplier"]), ("bias", a["bias"])]
-    if node.op == "rprelu":
-        return [("bias1", a["bias1"]), ("slope", a["slope"]), ("bias2", a["bias2"])]
-    if node.op == "threshold":
-        pos, neg = hw_thresholds(node, value_bits)
-        out = [(f"pos{i}", pos[:, i]) for i in range(pos.shape[1])]
-        if neg is not None:
-            out += [(f"neg{i}", neg[:, i]) for i in range(neg.shape[1])]
-            out.append(("breakpoint", hw_breakpoint(graph, node)))
-        return out
-    return []
 
 
 def _epilogue_attrs(graph: Graph, node: Node, chain: list[str] | None = None) -> dict:
@@ -87,10 +72,17 @@ def weight_blocks(plan, dims: dict, pe: int, simd: int, w_bits: int) -> np.ndarr
                      for e in range(plan.w_digits)], 2)
 
 
-def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
-    """Lay out the memory image and describe every layer; returns (image, program JSON)."""
+def emit(program: Program, perfs: list[LayerPerf], *,
+         descriptors: bool = True) -> tuple[MemoryImage, dict]:
+    """Lay out the memory image and describe every layer; returns (image, program JSON).
+
+    The image holds the tensors, then per layer its weight stream, parameter table and
+    chunk table, then the engine header and layer descriptors (rtl_gen/compile/
+    descriptor.py); ``program.json`` records where everything is."""
     g, cfg = program.graph, program.config
-    vbits = value_bits(widths(program))
+    w = widths(program)
+    vbits = value_bits(w)
+    fields = param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))
     img = MemoryImage(cfg.mem_bits)
     img.alloc_tensor(g.input, g.node(g.input).type)
     for layer in program.layers:
@@ -103,7 +95,6 @@ def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
                        "reads": {n: img.regions[n].offset for n in layer.reads},
                        "writes": {n: img.regions[n].offset for n in layer.writes},
                        "predicted_cycles": perf.predicted}
-        fields: list[tuple[str, np.ndarray]] = []
         epi = layer.nodes
         if layer.kind == "conv":
             dims, plan = conv_dims(g, layer), layer.plan
@@ -122,28 +113,42 @@ def emit(program: Program, perfs: list[LayerPerf]) -> tuple[MemoryImage, dict]:
                              "weights": r.offset, "weight_blocks": nblocks,
                              "chunks": [[c.t0, c.n]
                                         for c in chunks(dims["I"], dims["k"], cfg.simd)]}
-            fields.append(("init", plan.const))
             epi = layer.nodes[1:]
         elif head.op in ("maxpool", "avgpool_sum"):
             entry["pool"] = _epilogue_attrs(g, head)
             epi = layer.nodes[1:]
         entry["epilogue"] = [_epilogue_attrs(g, g.node(n), layer.nodes) for n in epi]
-        for n in epi:
-            fields += [(f"{n}.{k}", v) for k, v in _param_fields(g, g.node(n), vbits)]
-        if fields:
-            c = len(fields[0][1])
-            cp = math.ceil(c / cfg.pe) * cfg.pe
-            table = np.zeros((cp, len(fields)), np.int64)
-            for i, (_, v) in enumerate(fields):
-                table[:c, i] = v
-            r = img.alloc(f"{layer.name}.params", "params", table.size * 8,
-                          table.astype("<i8").tobytes(), fields=[k for k, _ in fields])
-            entry["params"] = r.offset
-            entry["param_fields"] = [k for k, _ in fields]
+        table = param_table(program, layer, fields, vbits, 2 ** w["code"] - 1)
+        r = img.alloc(f"{layer.name}.params", "params", table.size * 8,
+                      pack_slots(table.reshape(-1).tolist(), cfg.mem_bits), fields=fields)
+        entry["params"] = r.offset
+        cs = chunk_slots(program, layer)
+        img.alloc(f"{layer.name}.chunks", "chunks", len(cs) * 8, pack_slots(cs, cfg.mem_bits))
         layers_json.append(entry)
-    regions = {n: {"kind": r.kind, "offset": r.offset, "size": r.size, **r.info}
-               for n, r in img.regions.items()}
-    prog = {"format": "n2uq-hw-program", "version": 1, "model": g.model,
+    prog = {"format": "n2uq-hw-program", "version": 2, "model": g.model,
             "engine": cfg.to_json(), "input": g.input, "output": g.output,
-            "memory_bytes": img.end, "regions": regions, "layers": layers_json}
+            "param_fields": fields, "layers": layers_json}
+    if descriptors:
+        _descriptors(program, img, prog, w)
+    prog["memory_bytes"] = img.end
+    prog["regions"] = {n: {"kind": r.kind, "offset": r.offset, "size": r.size, **r.info}
+                       for n, r in img.regions.items()}
     return img, prog
+
+
+def _descriptors(program: Program, img: MemoryImage, prog: dict, w: dict) -> None:
+    """The engine header and layer descriptors, last in the image (their size depends on
+    the engine's writers)."""
+    g, cfg = program.graph, program.config
+    spec = engine_spec(program, w, img.end // img.word_bytes)
+    nd = len(spec.desc_fields)
+    hdr = img.alloc("engine.program", "descriptors", (1 + nd * len(program.layers)) * 8)
+    spec = engine_spec(program, w, img.end // img.word_bytes)
+    slots = [len(program.layers)]
+    for layer, entry in zip(program.layers, prog["layers"], strict=True):
+        f = layer_fields(program, layer, img, spec, epilogue_consts(program, layer, w["fixed"]))
+        slots += [f[k] for k in spec.desc_fields]
+        entry["descriptor"] = f
+    img.chunks.append((hdr.offset, pack_slots(slots, cfg.mem_bits)))
+    prog["program_base"] = hdr.offset // img.word_bytes
+    prog["descriptor_fields"] = spec.desc_fields

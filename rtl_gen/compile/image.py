@@ -7,6 +7,9 @@ Memory is a little-endian array of ``mem_bits``-bit words; every region starts o
   kinds), so the fetch unit reads each element from one word. Only an element wider than
   a word (a network's final accumulators on a narrow port, never a layer input) takes
   ``ceil(bits / mem_bits)`` whole words, least significant first.
+- Tensor elements are stored in :func:`storage_bits` (the next power of two: a 12-bit
+  value takes 16, sign-extended), so a word holds a power-of-two number of them and an
+  output-channel group of a power-of-two ``PE`` fills whole words or whole bytes.
 - Tensors (``[C, H, W]`` or ``[C]``) are pixel-major, channels innermost: pixel ``(y, x)``
   occupies ``ceil(C / E)`` words.
 - Conv weights are the stream the array consumes: for each output-channel group ``g``
@@ -25,6 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from n2uq_hw.ir.graph import TensorType
+
+
+def storage_bits(bits: int) -> int:
+    """Bits a tensor element of ``bits`` bits occupies in memory: the next power of two."""
+    return 1 << (bits - 1).bit_length()
 
 
 def per_word(bits: int, word_bits: int) -> int:
@@ -111,24 +119,26 @@ class MemoryImage:
         """(pixels, words per pixel) of a tensor of type ``t``."""
         c = t.shape[0]
         pixels = int(np.prod(t.shape[1:])) if len(t.shape) > 1 else 1
-        return pixels, row_words(c, t.bits, self.word_bits)
+        return pixels, row_words(c, storage_bits(t.bits), self.word_bits)
 
     def alloc_tensor(self, name: str, t: TensorType) -> Region:
         pixels, words = self.tensor_layout(t)
         return self.alloc(name, "tensor", pixels * words * self.word_bytes,
-                          shape=list(t.shape), bits=t.bits, signed=t.signed, kind_of=t.kind,
+                          shape=list(t.shape), bits=t.bits, storage_bits=storage_bits(t.bits),
+                          signed=t.signed, kind_of=t.kind,
                           words_per_pixel=words)
 
     def tensor_bytes(self, t: TensorType, value: np.ndarray) -> bytes:
         """``value`` ``[C, H, W]`` (or ``[C]``) in this image's tensor layout."""
         pixels, words = self.tensor_layout(t)
         rows = value.reshape(t.shape[0], pixels).T
-        return pack(rows, t.bits, words, self.word_bits)
+        return pack(rows, storage_bits(t.bits), words, self.word_bits)
 
     def read_tensor(self, blob: bytes, name: str, t: TensorType) -> np.ndarray:
         r = self.regions[name]
         pixels, words = self.tensor_layout(t)
-        rows = unpack(blob[r.offset: r.offset + r.size], pixels, t.shape[0], t.bits, words,
+        rows = unpack(blob[r.offset: r.offset + r.size], pixels, t.shape[0],
+                      storage_bits(t.bits), words,
                       self.word_bits, t.signed)
         return rows.T.reshape(t.shape)
 

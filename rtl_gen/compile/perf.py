@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtl_gen.compile.chunks import chunk_count, chunk_cycles
-from rtl_gen.compile.image import row_words
+from rtl_gen.compile.image import row_words, storage_bits
 from rtl_gen.compile.program import Layer, Program, conv_dims
 
 SETUP_CYCLES = 32  # program fetch and address-generator setup per layer
@@ -58,7 +58,7 @@ def layer_perf(program: Program, layer: Layer) -> LayerPerf:
         d, plan = conv_dims(g, layer), layer.plan
         pixels = d["OH"] * d["OW"]
         groups = math.ceil(d["O"] / cfg.pe)
-        x_bits = g.node(layer.reads[0]).type.bits
+        x_bits = storage_bits(g.node(layer.reads[0]).type.bits)
         per_pixel = chunk_cycles(d["I"], d["k"], cfg.simd, x_bits, cfg.mem_bits, plan.passes)
         compute = groups * pixels * per_pixel
         # the stream as emitted: every (group, chunk, digit) block of PE x SIMD digits

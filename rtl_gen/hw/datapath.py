@@ -2,14 +2,16 @@
 
 One beat per cycle carries SIMD activation digits, the PE x SIMD weight digits and the
 beat's flags (``first``/``last`` of a dot product, ``corr`` on the ``e = 0`` weight digit,
-and the digit shifts); the residual operand of a fused add comes with the ``last`` beat and
-is delayed here to meet its accumulator. Layer constants (epilogue enables, shifts, limits)
-and per-channel parameters of the current output-channel group are held by the caller.
+and the digit shifts). Pool layers bypass the array: ``ext_valid``/``ext_acc`` enter the
+epilogue directly (never in the same cycle as a finished dot product). ``epi_valid`` marks
+the cycle a value enters the epilogue; the residual operand of a fused add must be on
+``residual`` in that cycle. Layer constants (epilogue enables, shifts, limits) and
+per-channel parameters of the current output-channel group are held by the caller.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,6 +34,7 @@ class Datapath(wiring.Component):
         self.epi = Epilogue(pe, acc_bits, fixed_bits, mult_bits, bias_bits, param_bits,
                             code_bits, two_sided)
         self.latency = self.mac.latency + self.accu.latency + self.epi.latency
+        self.ext_latency = self.epi.latency
         self.pe, self.fixed_bits = pe, fixed_bits
         sig = {
             "valid": In(1), "first": In(1), "last": In(1), "corr": In(1),
@@ -41,6 +44,8 @@ class Datapath(wiring.Component):
             "residual": In(data.ArrayLayout(signed(fixed_bits), pe)),
             "init": In(data.ArrayLayout(signed(acc_bits), pe)),
             "ow": In(ow_bits),
+            "ext_valid": In(1), "ext_acc": In(data.ArrayLayout(signed(acc_bits), pe)),
+            "epi_valid": Out(1),
         }
         # epilogue controls and parameters pass straight through
         for name, member in self.epi.signature.members.items():
@@ -65,13 +70,9 @@ class Datapath(wiring.Component):
                      accu.dot_shift.eq(tag[3:9]), accu.x_shift.eq(tag[9:15]),
                      accu.dot.eq(mac.dot), accu.xsum.eq(mac.xsum), accu.ow.eq(self.ow),
                      accu.init.eq(self.init)]
-        # the residual rides with the last beat: delay it to the accumulator's output
-        res = self.residual
-        for i in range(mac.latency + accu.latency):
-            r = Signal.like(res, name=f"res_d{i}")
-            m.d.sync += r.eq(res)
-            res = r
-        m.d.comb += [epi.valid.eq(accu.out_valid), epi.acc.eq(accu.acc), epi.residual.eq(res)]
+        m.d.comb += [epi.valid.eq(accu.out_valid | self.ext_valid),
+                     epi.acc.eq(Mux(self.ext_valid, self.ext_acc, accu.acc)),
+                     epi.residual.eq(self.residual), self.epi_valid.eq(epi.valid)]
         for name, member in epi.signature.members.items():
             if member.flow == In and name not in ("valid", "acc", "residual"):
                 m.d.comb += getattr(epi, name).eq(getattr(self, name))

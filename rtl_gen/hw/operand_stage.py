@@ -1,10 +1,12 @@
 """Operand stage: assembled lanes -> the activation digit the array multiplies this beat.
 
-Per lane ``xu = ox[lane]`` for padding, else ``(flip ? raw ^ 2^(bits-1) : raw) << input_shift``
+Per lane ``xu = ox[lane]`` for padding, else ``(raw ^ flip_mask) << input_shift``
 (rtl_gen/compile/operands.py: codes and pixels are used as they are, two's-complement fixed
-point and accumulators get their sign bit flipped, i.e. ``+ 2^(bits-1)``; the image's shift
+point and accumulators get their sign bit flipped, i.e. ``+ 2^(bits-1)`` with ``flip_mask = 2^(bits-1)``
+at the element's own width (stored sign-extended, rtl_gen/compile/image.py; the digits
+never reach the bits above it); the image's shift
 makes room for sub-grey-level padding). The digit ``d`` is ``(xu >> a d) & (2^a - 1)``.
-Layer constants (``flip``, ``input_shift``) and the chunk's per-lane pad values are held by
+Layer constants (``flip_mask``, ``input_shift``) and the chunk's per-lane pad values are held by
 the caller; the digit index changes per beat. Latency 1.
 """
 
@@ -33,7 +35,7 @@ class OperandStage(wiring.Component):
             "valid": In(1),
             "lanes": In(data.ArrayLayout(unsigned(bits), simd)), "pad": In(simd),
             "pad_value": In(data.ArrayLayout(unsigned(xu_bits), simd)),
-            "flip": In(1), "input_shift": In(range(xu_bits + 1)),
+            "flip_mask": In(bits), "input_shift": In(range(xu_bits + 1)),
             "digit": In(range(self.digits)),
             "out_valid": Out(1),
             "x": Out(data.ArrayLayout(unsigned(a_bits), simd)),
@@ -41,11 +43,10 @@ class OperandStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        msb = 1 << (self.bits - 1)
         for j in range(self.simd):
             raw = self.lanes[j]
             v = Signal(self.bits, name=f"v{j}")
-            m.d.comb += v.eq(Mux(self.flip, raw ^ msb, raw))
+            m.d.comb += v.eq(raw ^ self.flip_mask)
             xu = Signal(self.xu_bits, name=f"xu{j}")
             m.d.comb += xu.eq(Mux(self.pad[j], self.pad_value[j], v << self.input_shift))
             m.d.sync += self.x[j].eq((xu >> (self.digit * self.a_bits))[: self.a_bits])

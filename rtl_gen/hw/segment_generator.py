@@ -5,7 +5,9 @@ term's window position ``ky0, kx0`` and channel ``c0``, and ``n`` lanes) it emit
 per cycle: lanes at a window position outside the image as one pad segment, inside as runs
 of at most ``E - e`` elements from one word (``E`` elements per word), in lane order, the
 chunk's last segment flagged ``last``. Positions advance ``(ky, kx)`` row-major, channels
-restart at 0, so no division is needed; the pixel address is ``(y * W + x) * words_per_pixel``
+restart at 0, so no division is needed; the next command is taken in the cycle the
+current chunk's last segment leaves (``idle`` then), so one-segment chunks stream at one per
+cycle; the pixel address is ``(y * W + x) * words_per_pixel``
 from one multiplier. Layer constants (``cin``, ``k``, ``H``, ``W``, ``E``, words per pixel) are
 held by the caller.
 """
@@ -63,12 +65,13 @@ class SegmentGenerator(wiring.Component):
             m.d.comb += fit.eq(self.epw - e)
         pixel = Signal(self.addr_bits)
         m.d.comb += pixel.eq((y.as_unsigned()[:d] * self.w + x.as_unsigned()[:d]) * self.wpp)
+        ending = busy & self.ready & (fit == left)
         m.d.comb += [
-            self.idle.eq(~busy), self.valid.eq(busy), self.is_pad.eq(~inside),
+            self.idle.eq(~busy | ending), self.valid.eq(busy), self.is_pad.eq(~inside),
             self.addr.eq(self.base + pixel + widx), self.lane0.eq(lane), self.count.eq(fit),
             self.e0.eq(e), self.last.eq(fit == left),
         ]
-        with m.If(~busy & self.start):
+        with m.If(self.idle & self.start):
             m.d.sync += [busy.eq(self.n != 0), ky.eq(self.ky0), kx.eq(self.kx0), c.eq(self.c0),
                          iy0.eq(self.iy0), ix0.eq(self.ix0), lane.eq(0), left.eq(self.n)]
             # the first element's word and slot within its pixel

@@ -2,8 +2,10 @@
 
 The compiler's weight stream (rtl_gen/compile/image.py) is a sequence of blocks of
 ``PE x SIMD`` ``w_bits`` digits, each ``words_per_block`` memory words. The loader writes
-words into the *fill* half (``fill_half``), ``words_per_block`` words per block; the array
-reads a whole block per cycle from the other half by block index (latency 1). Storage is
+words into half ``w_half``, ``words_per_block`` words per block; the array reads a whole
+block per cycle from half ``r_half`` by block index (latency 1). The controller keeps the
+two apart: the loader fills the next output-channel group's half while the array reads the
+current one. Storage is
 ``words_per_block`` parallel memories of ``mem_bits`` each, so one read returns a block.
 """
 
@@ -33,7 +35,7 @@ class WeightBuffer(wiring.Component):
         waddr = range(2 * blocks * self.words)
         super().__init__({
             "w_en": In(1), "w_addr": In(waddr), "w_data": In(mem_bits),  # word within half
-            "fill_half": In(1),
+            "w_half": In(1), "r_half": In(1),
             "r_en": In(1), "r_block": In(range(blocks)),
             "r_data": Out(data.ArrayLayout(data.ArrayLayout(w_bits, simd), pe)),
         })
@@ -49,9 +51,9 @@ class WeightBuffer(wiring.Component):
             mem = memory.Memory(shape=self.mem_bits, depth=depth, init=[])
             m.submodules[f"bank{i}"] = mem
             wp, rp = mem.write_port(), mem.read_port()
-            m.d.comb += [wp.addr.eq(self.fill_half * self.blocks + wblk),
+            m.d.comb += [wp.addr.eq(self.w_half * self.blocks + wblk),
                          wp.data.eq(self.w_data), wp.en.eq(self.w_en & (wsel == i)),
-                         rp.addr.eq((~self.fill_half) * self.blocks + self.r_block),
+                         rp.addr.eq(self.r_half * self.blocks + self.r_block),
                          rp.en.eq(self.r_en)]
             words.append(rp.data)
         # element e of the block sits in word e // per_word at bit (e % per_word) * w_bits

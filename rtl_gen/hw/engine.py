@@ -1,0 +1,387 @@
+"""The engine's top level: one memory port, ``start``/``done``, a compiled program in memory.
+
+``start`` (with ``base``, the word address of the program header, rtl_gen/compile/
+descriptor.py) runs every layer of the program; ``done`` rises when the last layer's
+outputs are written and stays high until the next ``start``. Inside (docs/ARCHITECTURE.md
+"The engine's top level"):
+
+- the :class:`~rtl_gen.hw.loader.Loader` reads each layer's descriptor and chunk table, the
+  layer input into the activation buffer when it fits, and per output-channel group the
+  parameters (into the :class:`ParamBank` shadow) and weights (into the free half of the
+  :class:`WeightBuffer`), one group ahead of the computation;
+- the chunk walker sends ``(og, pixel, chunk)`` commands to the activation
+  :class:`FetchUnit` (activation buffer or memory port); the beat issuer turns each chunk
+  into its digit beats (operand stage + weight block -> :class:`Datapath`), or feeds pool
+  layers' chunks to the :class:`PoolUnit`; it starts a pixel only when its residual has
+  arrived (a second fetch unit reads it) and the output queue has room, and a new group
+  only when the epilogue has drained and the group's parameters are loaded;
+- the output walker writes each pixel's rows through one :class:`RowWriter` per (value,
+  width) the program writes.
+
+Every memory client shares the port through the :class:`BusArbiter` (writers first, the
+loader last).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.compile.descriptor import EngineSpec, slot_words
+from rtl_gen.hw.bus_arbiter import BusArbiter
+from rtl_gen.hw.datapath import Datapath
+from rtl_gen.hw.fetch_unit import FetchUnit
+from rtl_gen.hw.loader import Loader, desc_shape
+from rtl_gen.hw.mem_port import MemPortSignature
+from rtl_gen.hw.operand_stage import OperandStage
+from rtl_gen.hw.param_bank import ParamBank
+from rtl_gen.hw.pool_unit import PoolUnit
+from rtl_gen.hw.row_writer import RowWriter
+from rtl_gen.hw.weight_buffer import WeightBuffer
+
+OUT_DEPTH = 4  # pixels of results queued for the writers
+DIM = 12  # bits of every loop bound and coordinate
+
+
+def param_shapes(spec: EngineSpec, thr_bits: int) -> list[tuple[str, int]]:
+    """(field, width) of the parameter bank, in the program's table order."""
+    w = spec.w
+    widths = {"init": w["acc"], "mult": w["mult"], "bias": w["bias"], "bias1": w["param"],
+              "slope": w["param"], "bias2": w["param"]}
+    return [(f, widths.get(f, thr_bits)) for f in spec.param_fields]
+
+
+class Engine(wiring.Component):
+    """The accelerator generated for ``spec``."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        self.spec = spec
+        w = spec.w
+        self.wps = slot_words(spec.mem_bits)
+        self.dp = Datapath(spec.pe, spec.simd, spec.a_bits, spec.w_bits, ow_bits=w["ow"],
+                           acc_bits=w["acc"], fixed_bits=w["fixed"], mult_bits=w["mult"],
+                           bias_bits=w["bias"], param_bits=w["param"], code_bits=w["code"],
+                           two_sided=bool(w["two_sided"]))
+        self.thr_bits = self.dp.epi.thr[0].t_bits
+        self.n_writers = len(spec.writers)
+        super().__init__({
+            "bus": Out(MemPortSignature(spec.addr_bits, spec.mem_bits)),
+            "start": In(1), "base": In(spec.addr_bits),
+            "busy": Out(1), "done": Out(1), "layer": Out(16),
+        })
+
+    def elaborate(self, platform) -> Module:  # noqa: C901 - one wiring diagram
+        m = Module()
+        sp, dp = self.spec, self.dp
+        pe, simd, ab = sp.pe, sp.simd, sp.addr_bits
+        m.submodules.dp = dp
+        # ---- memory clients and the arbiter -------------------------------------------
+        writers = [RowWriter(pe, bits, sp.mem_bits, ab) for _, bits in sp.writers]
+        for i, wr in enumerate(writers):
+            m.submodules[f"wr{i}"] = wr
+        tag_bits = 4  # first, last, phase (2)
+        fetch = FetchUnit(simd, sp.in_bits, sp.mem_bits, ab, tag_bits, depth=2, dim_bits=DIM)
+        m.submodules.fetch = fetch
+        rfetch = None
+        if sp.res_bits:
+            rfetch = FetchUnit(pe, (sp.res_bits,), sp.mem_bits, ab, 1, depth=4, dim_bits=DIM)
+            m.submodules.rfetch = rfetch
+        loader = Loader(sp, param_shapes(sp, self.thr_bits))
+        m.submodules.loader = loader
+        clients = [wr.bus for wr in writers] + ([rfetch.bus] if rfetch else [])
+        arb = BusArbiter(len(clients) + 2, ab, sp.mem_bits)
+        m.submodules.arb = arb
+        for i, c in enumerate(clients):
+            wiring.connect(m, c, arb.ports[i])
+        fetch_port = arb.ports[len(clients)]
+        wiring.connect(m, loader.bus, arb.ports[len(clients) + 1])
+        wiring.connect(m, arb.bus, wiring.flipped(self.bus))
+        d = loader.desc  # the current layer's descriptor fields
+        m.d.comb += [loader.start.eq(self.start), loader.base.eq(self.base),
+                     self.busy.eq(loader.busy), self.done.eq(loader.done),
+                     self.layer.eq(loader.layer)]
+        # ---- activation buffer: the layer input, served like a memory with latency 1 --
+        use_abuf = Signal()
+        m.d.comb += use_abuf.eq(d.abuf)
+        fb = fetch.bus
+        if sp.abuf_words:
+            abuf = memory.Memory(shape=sp.mem_bits, depth=sp.abuf_words, init=[])
+            m.submodules.abuf = abuf
+            awp, arp = abuf.write_port(), abuf.read_port()
+            m.d.comb += [awp.en.eq(loader.abuf_en), awp.addr.eq(loader.abuf_addr),
+                         awp.data.eq(loader.abuf_data), arp.addr.eq(fb.adr), arp.en.eq(1)]
+            a_ack = Signal()
+            m.d.sync += a_ack.eq(use_abuf & fb.cyc & fb.stb)
+        else:
+            a_ack = Const(0)
+            arp = None
+        with m.If(use_abuf):
+            m.d.comb += [fb.stall.eq(0), fb.ack.eq(a_ack)]
+            if arp is not None:
+                m.d.comb += fb.dat_r.eq(arp.data)
+        with m.Else():
+            for name in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
+                m.d.comb += getattr(fetch_port, name).eq(getattr(fb, name))
+            m.d.comb += [fb.stall.eq(fetch_port.stall), fb.ack.eq(fetch_port.ack),
+                         fb.dat_r.eq(fetch_port.dat_r)]
+        for name in ("cin", "k", "h", "w", "epw", "wpp"):
+            src = {"epw": "in_epw", "wpp": "in_wpp"}.get(name, name)
+            m.d.comb += getattr(fetch, name).eq(getattr(d, src))
+        m.d.comb += [fetch.base.eq(Mux(use_abuf, 0, d.in_base)), fetch.sel.eq(d.in_sel)]
+        # ---- layer start: every walker restarts ------------------------------------------
+        go = loader.layer_go
+        # ---- chunk walker ----------------------------------------------------------------
+        chunk_mem = memory.Memory(shape=64, depth=sp.chunk_depth, init=[])
+        m.submodules.chunks = chunk_mem
+        cwp = chunk_mem.write_port()
+        crp = chunk_mem.read_port(domain="comb")
+        m.d.comb += [cwp.en.eq(loader.chunk_en), cwp.addr.eq(loader.chunk_addr),
+                     cwp.data.eq(loader.chunk_data)]
+        cw_on = Signal()
+        kc = Signal(range(sp.chunk_depth + 1))
+        c_og, c_oy, c_ox = Signal(DIM), Signal(DIM), Signal(DIM)
+        iy0, ix0 = Signal(signed(DIM + 1)), Signal(signed(DIM + 1))
+        cbase = Signal(DIM)
+        m.d.comb += crp.addr.eq(kc)
+        ent = crp.data
+        c0 = Signal(DIM + 1)
+        n_eff = Signal(range(simd + 1))
+        room = Signal(signed(DIM + 2))
+        m.d.comb += [c0.eq(ent[16:32] + cbase), room.eq(d.cin - c0),
+                     # a pool's last channel group may hold fewer than PE channels
+                     n_eff.eq(Mux((d.chan_step != 0) & (room < ent[32:48]), room, ent[32:48]))]
+        last_kc = kc == d.chunks - 1
+        m.d.comb += [fetch.cmd_valid.eq(cw_on), fetch.iy0.eq(iy0), fetch.ix0.eq(ix0),
+                     fetch.ky0.eq(ent[0:8]), fetch.kx0.eq(ent[8:16]), fetch.c0.eq(c0),
+                     fetch.n.eq(n_eff), fetch.tag.eq(Cat(kc == 0, last_kc, ent[48:50]))]
+        with m.If(go):
+            m.d.sync += [cw_on.eq(1), kc.eq(0), c_og.eq(0), c_oy.eq(0), c_ox.eq(0),
+                         iy0.eq(-d.pad), ix0.eq(-d.pad), cbase.eq(0)]
+        with m.Elif(cw_on & fetch.cmd_ready):
+            m.d.sync += kc.eq(kc + 1)
+            with m.If(last_kc):
+                m.d.sync += [kc.eq(0), c_ox.eq(c_ox + 1), ix0.eq(ix0 + d.stride)]
+                with m.If(c_ox == d.ow - 1):
+                    m.d.sync += [c_ox.eq(0), ix0.eq(-d.pad), c_oy.eq(c_oy + 1),
+                                 iy0.eq(iy0 + d.stride)]
+                    with m.If(c_oy == d.oh - 1):
+                        m.d.sync += [c_oy.eq(0), iy0.eq(-d.pad), c_og.eq(c_og + 1),
+                                     cbase.eq(cbase + d.chan_step)]
+                        with m.If(c_og == d.groups - 1):
+                            m.d.sync += cw_on.eq(0)
+        # ---- parameters, weights ---------------------------------------------------------
+        pb = ParamBank(pe, param_shapes(sp, self.thr_bits))
+        m.submodules.params = pb
+        m.d.comb += [pb.w_en.eq(loader.param_en), pb.w_chan.eq(loader.param_chan),
+                     pb.w_field.eq(loader.param_field), pb.w_data.eq(loader.param_data)]
+        wbuf = WeightBuffer(pe, simd, sp.w_bits, sp.mem_bits, sp.wbuf_blocks)
+        m.submodules.wbuf = wbuf
+        m.d.comb += [wbuf.w_en.eq(loader.wt_en), wbuf.w_addr.eq(loader.wt_addr),
+                     wbuf.w_data.eq(loader.wt_data), wbuf.w_half.eq(loader.wt_half)]
+        # ---- beat issuer -----------------------------------------------------------------
+        xu_bits = max(sp.xu_bits, max(sp.in_bits))
+        ops = OperandStage(simd, max(sp.in_bits), sp.a_bits, xu_bits)
+        m.submodules.ops = ops
+        pool = PoolUnit(pe, max(sp.in_bits), sp.w["acc"])
+        m.submodules.pool = pool
+        cur_v = Signal()
+        cur_lanes = Signal.like(fetch.out_lanes)
+        cur_pad = Signal(simd)
+        cur_first, cur_last, cur_phase = Signal(), Signal(), Signal(2)
+        dg, eg = Signal(range(64)), Signal(range(64))
+        blk = Signal(range(sp.wbuf_blocks + 1))
+        r_half, grp_par = Signal(), Signal()
+        pend_out = Signal(range(OUT_DEPTH + 2))
+        pend_res = Signal(range(8))
+        pix = Signal(2 * DIM)  # pixels started in the current group
+        is_conv = d.kind == 0
+        end_chunk = Signal()
+        m.d.comb += end_chunk.eq(cur_v & (dg == d.x_digits - 1) & (eg == d.w_digits - 1))
+        outq = fifo.SyncFIFO(width=pe * (dp.fixed_bits + 2 * sp.w["code"]), depth=OUT_DEPTH)
+        m.submodules.outq = outq
+        shadow_full = loader.shadow_full
+        head_first = fetch.out_tag[0]
+        new_group = pix == 0
+        credit = Signal()
+        res_ok = Signal()
+        if rfetch is not None:
+            m.d.comb += res_ok.eq(~d.res_en | (rfetch.level > pend_res))
+        else:
+            m.d.comb += res_ok.eq(1)
+        m.d.comb += credit.eq((pend_out + outq.level < OUT_DEPTH) & res_ok)
+        can_pop = Signal()
+        m.d.comb += can_pop.eq(fetch.valid & (~cur_v | end_chunk) & (
+            ~head_first | (credit & (~new_group | ((pend_out == 0) & shadow_full)))))
+        start_pix = can_pop & head_first
+        m.d.comb += [fetch.ready.eq(can_pop), pb.copy.eq(start_pix & new_group),
+                     loader.copied.eq(start_pix & new_group)]
+        with m.If(can_pop):
+            m.d.sync += [cur_v.eq(1), cur_lanes.eq(fetch.out_lanes), cur_pad.eq(fetch.out_pad),
+                         cur_first.eq(fetch.out_tag[0]), cur_last.eq(fetch.out_tag[1]),
+                         cur_phase.eq(fetch.out_tag[2:4]), dg.eq(0), eg.eq(0)]
+            with m.If(head_first):
+                m.d.sync += blk.eq(0)
+                with m.If(pix == d.oh * d.ow - 1):
+                    m.d.sync += pix.eq(0)
+                with m.Else():
+                    m.d.sync += pix.eq(pix + 1)
+                with m.If(new_group):
+                    m.d.sync += [r_half.eq(grp_par), grp_par.eq(~grp_par)]
+            with m.Else():  # the next chunk of the same pixel: the next weight blocks
+                m.d.sync += blk.eq(blk + d.w_digits)
+        with m.Elif(end_chunk):
+            m.d.sync += cur_v.eq(0)
+        with m.Elif(cur_v):
+            with m.If(eg == d.w_digits - 1):
+                m.d.sync += [eg.eq(0), dg.eq(dg + 1)]
+            with m.Else():
+                m.d.sync += eg.eq(eg + 1)
+        with m.If(go):
+            m.d.sync += [pix.eq(0), cur_v.eq(0), grp_par.eq(0)]
+        # pad values: lane j of a chunk is channel (phase + j) mod cin (cin <= 4 when they
+        # differ per channel, rtl_gen/compile/descriptor.py)
+        pads = [d.pad0, d.pad1, d.pad2, d.pad3]
+        cinm1 = Signal(2)
+        m.d.comb += cinm1.eq(Mux(d.cin <= 4, d.cin - 1, 0))
+        for j in range(simd):
+            ch = Signal(2, name=f"padch{j}")
+            with m.Switch(Cat(cur_phase, cinm1)):
+                for ph in range(4):
+                    for c in range(4):
+                        with m.Case(ph | c << 2):
+                            m.d.comb += ch.eq((ph + j) % (c + 1))
+            with m.Switch(ch):
+                for c in range(4):
+                    with m.Case(c):
+                        m.d.comb += ops.pad_value[j].eq(pads[c])
+        conv_beat = cur_v & is_conv
+        m.d.comb += [ops.valid.eq(conv_beat), ops.lanes.eq(cur_lanes), ops.pad.eq(cur_pad),
+                     ops.flip_mask.eq(d.flip_mask), ops.input_shift.eq(d.input_shift),
+                     ops.digit.eq(dg),
+                     wbuf.r_en.eq(conv_beat), wbuf.r_block.eq(blk + eg), wbuf.r_half.eq(r_half)]
+        # beat flags, one cycle later with the operand digits and the weight block
+        f_first, f_last, f_corr = Signal(), Signal(), Signal()
+        f_dsh, f_xsh = Signal(6), Signal(6)
+        m.d.sync += [f_first.eq(cur_first & (dg == 0) & (eg == 0)),
+                     f_last.eq(cur_last & (dg == d.x_digits - 1) & (eg == d.w_digits - 1)),
+                     f_corr.eq(eg == 0),
+                     f_dsh.eq(dg * sp.a_bits + eg * sp.w_bits + d.w_scale_log2),
+                     f_xsh.eq(dg * sp.a_bits)]
+        m.d.comb += [dp.valid.eq(ops.out_valid), dp.x.eq(ops.x), dp.w.eq(wbuf.r_data),
+                     dp.first.eq(f_first), dp.last.eq(f_last), dp.corr.eq(f_corr),
+                     dp.dot_shift.eq(f_dsh), dp.x_shift.eq(f_xsh), dp.ow.eq(d.ow_const)]
+        # pool layers: one chunk per cycle into the pool unit, its result into the epilogue
+        m.d.comb += [pool.valid.eq(cur_v & ~is_conv), pool.first.eq(cur_first),
+                     pool.last.eq(cur_last), pool.is_max.eq(d.kind == 1),
+                     pool.mask.eq(d.flip_mask), pool.x.eq(Cat(*[cur_lanes[j] for j in range(pe)])),
+                     pool.pad.eq(cur_pad[:pe]),
+                     dp.ext_valid.eq(pool.out_valid), dp.ext_acc.eq(pool.y)]
+        # ---- epilogue constants and parameters ---------------------------------------------
+        for name in ("en_requant", "en_add", "en_rprelu", "shift", "rq_lo", "rq_hi", "add_lo",
+                     "add_hi", "rp_lo", "rp_hi", "a_left", "a_right", "b_left", "b_right",
+                     "slope_frac"):
+            m.d.comb += getattr(dp, name).eq(getattr(d, name))
+        for name in ("init", "mult", "bias", "bias1", "slope", "bias2"):
+            m.d.comb += getattr(dp, name).eq(getattr(pb, name))
+        for t in range(2):
+            for lane in range(pe):
+                for lv in range(sp.levels):
+                    m.d.comb += getattr(dp, f"pos{t}")[lane][lv].eq(
+                        getattr(pb, f"pos{t}_{lv}")[lane])
+                    if sp.w["two_sided"]:
+                        m.d.comb += getattr(dp, f"neg{t}")[lane][lv].eq(
+                            getattr(pb, f"neg{t}_{lv}")[lane])
+                if sp.w["two_sided"]:
+                    m.d.comb += getattr(dp, f"breakpoint{t}")[lane].eq(
+                        getattr(pb, f"bp{t}")[lane])
+        # ---- residual reader ---------------------------------------------------------------
+        if rfetch is not None:
+            r_og, r_oy, r_ox, r_c0 = Signal(DIM), Signal(DIM), Signal(DIM), Signal(DIM + 1)
+            r_on = Signal()
+            r_room = Signal(signed(DIM + 2))
+            m.d.comb += r_room.eq(d.o - r_c0)
+            m.d.comb += [rfetch.cin.eq(d.o), rfetch.k.eq(1), rfetch.h.eq(d.oh),
+                         rfetch.w.eq(d.ow), rfetch.epw.eq(d.res_epw), rfetch.wpp.eq(d.res_wpp),
+                         rfetch.base.eq(d.res_base), rfetch.sel.eq(0),
+                         rfetch.cmd_valid.eq(r_on), rfetch.iy0.eq(r_oy), rfetch.ix0.eq(r_ox),
+                         rfetch.ky0.eq(0), rfetch.kx0.eq(0), rfetch.c0.eq(r_c0),
+                         rfetch.n.eq(Mux(r_room < pe, r_room, pe)), rfetch.tag.eq(0)]
+            with m.If(go):
+                m.d.sync += [r_on.eq(d.res_en), r_og.eq(0), r_oy.eq(0),
+                             r_ox.eq(0), r_c0.eq(0)]
+            with m.Elif(r_on & rfetch.cmd_ready):
+                m.d.sync += r_ox.eq(r_ox + 1)
+                with m.If(r_ox == d.ow - 1):
+                    m.d.sync += [r_ox.eq(0), r_oy.eq(r_oy + 1)]
+                    with m.If(r_oy == d.oh - 1):
+                        m.d.sync += [r_oy.eq(0), r_og.eq(r_og + 1), r_c0.eq(r_c0 + pe)]
+                        with m.If(r_og == d.groups - 1):
+                            m.d.sync += r_on.eq(0)
+            rmask = d.res_mask[:sp.res_bits]
+            for lane in range(pe):
+                v = rfetch.out_lanes[lane]
+                m.d.comb += dp.residual[lane].eq((v ^ rmask) - rmask)
+            m.d.comb += rfetch.ready.eq(dp.epi_valid & (d.res_en))
+        res_pop = dp.epi_valid & (d.res_en)
+        m.d.sync += [pend_out.eq(pend_out + start_pix - dp.out_valid),
+                     pend_res.eq(pend_res + (start_pix & (d.res_en)) - res_pop)]
+        # ---- results -> output queue -> row writers ------------------------------------------
+        fbits, cbits = dp.fixed_bits, sp.w["code"]
+        m.d.comb += [outq.w_en.eq(dp.out_valid),
+                     outq.w_data.eq(Cat(dp.fixed.as_value(), dp.code0.as_value(),
+                                        dp.code1.as_value()))]
+        qd = outq.r_data
+        srcs = {"fixed": (0, fbits), "code0": (pe * fbits, cbits),
+                "code1": (pe * (fbits + cbits), cbits)}
+        o_og, o_pix = Signal(DIM), Signal(2 * DIM)
+        o_on = Signal()
+        wr_en = [getattr(d, f"wr{i}_en") for i in range(len(writers))]
+        all_ready = Signal()
+        m.d.comb += all_ready.eq(Cat(*[wr.ready | ~en for wr, en in zip(writers, wr_en,
+                                                                          strict=True)]).all())
+        pop_out = Signal()
+        m.d.comb += [pop_out.eq(outq.r_rdy & all_ready), outq.r_en.eq(pop_out)]
+        last_pix = o_pix == d.oh * d.ow - 1
+        for i, (wr, (src, bits)) in enumerate(zip(writers, sp.writers, strict=True)):
+            off, eb = srcs[src]
+            pix_off, word_off = Signal(ab), Signal(ab)
+            slot = Signal(range(wr.epw))
+            base, wpp = getattr(d, f"wr{i}_base"), getattr(d, f"wr{i}_wpp")
+            gwords, epw = getattr(d, f"wr{i}_gwords"), getattr(d, f"wr{i}_epw")
+            rowwords = getattr(d, f"wr{i}_rowwords")
+            left = Signal(signed(ab + 1))
+            m.d.comb += left.eq(rowwords - word_off)
+            m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & wr_en[i]),
+                         wr.addr.eq(base + pix_off + word_off), wr.slot0.eq(slot),
+                         wr.words.eq(Mux(left < wr.row_words, left, wr.row_words))]
+            for lane in range(pe):
+                v = qd[off + lane * eb: off + (lane + 1) * eb]
+                # fixed values sign-extend (or truncate) to the tensor's stored width
+                m.d.comb += wr.row[lane].eq(v.as_signed() if src == "fixed" else v)
+            with m.If(go):
+                m.d.sync += [pix_off.eq(0), word_off.eq(0), slot.eq(0)]
+            with m.Elif(pop_out):
+                m.d.sync += pix_off.eq(pix_off + wpp)
+                with m.If(last_pix):
+                    m.d.sync += pix_off.eq(0)
+                    with m.If(gwords != 0):
+                        m.d.sync += word_off.eq(word_off + gwords)
+                    with m.Elif(slot + pe == epw):
+                        m.d.sync += [slot.eq(0), word_off.eq(word_off + 1)]
+                    with m.Else():
+                        m.d.sync += slot.eq(slot + pe)
+        with m.If(go):
+            m.d.sync += [o_on.eq(1), o_og.eq(0), o_pix.eq(0)]
+        with m.Elif(pop_out):
+            m.d.sync += o_pix.eq(o_pix + 1)
+            with m.If(last_pix):
+                m.d.sync += [o_pix.eq(0), o_og.eq(o_og + 1)]
+                with m.If(o_og == d.groups - 1):
+                    m.d.sync += o_on.eq(0)
+        idle = Cat(*[wr.idle for wr in writers]).all()
+        m.d.comb += loader.layer_done.eq(~o_on & idle & ~go)
+        return m
+
+
+__all__ = ["Engine", "desc_shape"]

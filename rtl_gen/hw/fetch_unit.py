@@ -1,0 +1,108 @@
+"""Fetch unit: chunk commands in, assembled activation lanes out.
+
+The whole fetch contract (rtl_gen/compile/fetch.py) in one component: a
+:class:`SegmentGenerator` turns each chunk command into word segments, a
+:class:`StreamReader` reads their words in order (pad segments read nothing), and one
+:class:`LaneAssembler` per input element width places the elements; the chunk leaves
+through a small FIFO with the command's ``tag``. A command is taken only while fewer than
+``depth`` chunks are in flight or queued, so nothing downstream ever overflows. Its ``bus``
+goes to the memory port or to the on-chip activation buffer.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.lane_assembler import LaneAssembler
+from rtl_gen.hw.mem_port import MemPortSignature
+from rtl_gen.hw.segment_generator import SegmentGenerator
+from rtl_gen.hw.stream_reader import StreamReader
+
+
+class FetchUnit(wiring.Component):
+    """``lanes`` lanes of elements of any width in ``in_bits`` (selected by ``sel``)."""
+
+    def __init__(self, lanes: int, in_bits: tuple[int, ...], mem_bits: int, addr_bits: int,
+                 tag_bits: int, depth: int = 2, reader_depth: int = 8,
+                 dim_bits: int = 12) -> None:
+        check_ints("FetchUnit", lanes=(lanes, 1, 1024), tag_bits=(tag_bits, 1, 64),
+                   depth=(depth, 1, 64), n_widths=(len(in_bits), 1, 8))
+        self.lanes, self.in_bits, self.mem_bits = lanes, tuple(in_bits), mem_bits
+        self.bits = max(in_bits)
+        self.depth, self.tag_bits, self.dim_bits = depth, tag_bits, dim_bits
+        self.sg = SegmentGenerator(lanes, addr_bits, dim_bits)
+        self.rd = StreamReader(addr_bits, mem_bits, tag_bits=1 + 2 * (lanes.bit_length()) + 8,
+                               depth=reader_depth)
+        self.las = [LaneAssembler(lanes, b, mem_bits) for b in self.in_bits]
+        dim, sdim = dim_bits, signed(dim_bits + 1)
+        lane = range(lanes + 1)
+        super().__init__({
+            # layer constants
+            "cin": In(dim), "k": In(dim), "h": In(dim), "w": In(dim), "epw": In(8),
+            "wpp": In(dim), "base": In(addr_bits), "sel": In(range(len(in_bits))),
+            # chunk command
+            "cmd_valid": In(1), "cmd_ready": Out(1), "iy0": In(sdim), "ix0": In(sdim),
+            "ky0": In(dim), "kx0": In(dim), "c0": In(dim), "n": In(lane), "tag": In(tag_bits),
+            # chunk out
+            "valid": Out(1), "ready": In(1),
+            "out_lanes": Out(data.ArrayLayout(unsigned(self.bits), lanes)),
+            "out_pad": Out(lanes), "out_tag": Out(tag_bits),
+            "bus": Out(MemPortSignature(addr_bits, mem_bits)),
+            "level": Out(range(depth + 1)),  # chunks queued at the output
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        sg, rd = self.sg, self.rd
+        m.submodules.sg, m.submodules.rd = sg, rd
+        for i, la in enumerate(self.las):
+            m.submodules[f"la{i}"] = la
+        wiring.connect(m, wiring.flipped(self.bus), rd.bus)
+        for name in ("cin", "k", "h", "w", "epw", "wpp", "base"):
+            m.d.comb += getattr(sg, name).eq(getattr(self, name))
+        # credits: chunks accepted and not yet popped
+        inflight = Signal(range(self.depth + 1))
+        take = Signal()
+        pop = Signal()
+        m.d.comb += [take.eq(self.cmd_valid & sg.idle & (inflight < self.depth)),
+                     self.cmd_ready.eq(take), sg.start.eq(take)]
+        for name in ("iy0", "ix0", "ky0", "kx0", "c0", "n"):
+            m.d.comb += getattr(sg, name).eq(getattr(self, name))
+        m.d.sync += inflight.eq(inflight + take - pop)
+        # tags wait in order for their chunk
+        m.submodules.tags = tags = fifo.SyncFIFO(width=self.tag_bits, depth=self.depth)
+        m.d.comb += [tags.w_en.eq(take), tags.w_data.eq(self.tag)]
+        # segments -> reads (the segment's placement rides as the read's tag)
+        lb = self.lanes.bit_length()
+        m.d.comb += [rd.a_valid.eq(sg.valid), sg.ready.eq(rd.a_ready), rd.a_addr.eq(sg.addr),
+                     rd.a_skip.eq(sg.is_pad),
+                     rd.a_tag.eq(Cat(sg.last, sg.lane0[:lb], sg.count[:lb], sg.e0)),
+                     rd.ready.eq(1)]
+        last, lane0, count, e0 = (rd.tag[0], rd.tag[1:1 + lb], rd.tag[1 + lb:1 + 2 * lb],
+                                  rd.tag[1 + 2 * lb:])
+        for la in self.las:
+            m.d.comb += [la.valid.eq(rd.valid), la.last.eq(last), la.is_pad.eq(rd.skip),
+                         la.word.eq(rd.data), la.lane0.eq(lane0), la.count.eq(count),
+                         la.e0.eq(e0)]
+        # assembled chunk -> output FIFO
+        q_lanes = data.ArrayLayout(unsigned(self.bits), self.lanes)
+        width = q_lanes.size + self.lanes + self.tag_bits
+        m.submodules.q = q = fifo.SyncFIFO(width=width, depth=self.depth)
+        lanes = Signal(q_lanes)
+        with m.Switch(self.sel):
+            for i, la in enumerate(self.las):
+                with m.Case(i):
+                    for j in range(self.lanes):
+                        m.d.comb += lanes[j].eq(la.lanes[j])
+        m.d.comb += [q.w_en.eq(self.las[0].out_valid),
+                     q.w_data.eq(Cat(lanes.as_value(), self.las[0].pad, tags.r_data)),
+                     tags.r_en.eq(self.las[0].out_valid)]
+        m.d.comb += [self.valid.eq(q.r_rdy), q.r_en.eq(self.ready), pop.eq(q.r_rdy & self.ready),
+                     self.out_lanes.eq(q.r_data[:q_lanes.size]),
+                     self.out_pad.eq(q.r_data[q_lanes.size:q_lanes.size + self.lanes]),
+                     self.out_tag.eq(q.r_data[q_lanes.size + self.lanes:]),
+                     self.level.eq(q.r_level)]
+        return m

@@ -1,0 +1,213 @@
+"""Loader: the engine's program reader (descriptors, chunk tables, activations, parameters,
+weights), one :class:`BurstReader` on the memory port.
+
+Per layer: the descriptor (its fields become the registers ``desc.<field>``), the chunk
+table, the layer input into the activation buffer when the descriptor says it fits, then
+``layer_go``; then per output-channel group ``g`` its parameter rows into the parameter
+bank's shadow and (conv) its weight blocks into weight-buffer half ``g mod 2``, after which
+``shadow_full`` is set. The next group loads once the computation has ``copied`` the shadow
+(so the loader runs at most one group ahead and never writes the half being read). The
+next layer starts after ``layer_done``. Tables are 64-bit slots (rtl_gen/compile/
+descriptor.py): a narrower port's words are gathered, least significant first.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.compile.descriptor import EngineSpec, slot_words
+from rtl_gen.hw.mem_port import BurstReader, MemPortSignature
+
+FLAGS = {"abuf", "res_en", "en_requant", "en_add", "en_rprelu"}
+
+
+def desc_shape(name: str, spec: EngineSpec):
+    """Register shape of a descriptor field."""
+    if name in FLAGS or name.endswith("_en"):
+        return 1
+    if name.endswith(("_lo", "_hi")):
+        return signed(spec.w["fixed"])
+    return 32
+
+
+class Loader(wiring.Component):
+    """Sequences every read of the engine's program; see the module docstring."""
+
+    def __init__(self, spec: EngineSpec, params: list[tuple[str, int]]) -> None:
+        self.spec, self.n_fields = spec, len(params)
+        self.wps = slot_words(spec.mem_bits)
+        ab = spec.addr_bits
+        wb = WeightBufferShape(spec)
+        self.desc = SimpleNamespace(**{f: Signal(desc_shape(f, spec), name=f"d_{f}")
+                                       for f in spec.desc_fields})
+        super().__init__({
+            "bus": Out(MemPortSignature(ab, spec.mem_bits)),
+            "start": In(1), "base": In(ab), "busy": Out(1), "done": Out(1), "layer": Out(16),
+            "layer_go": Out(1), "layer_done": In(1), "shadow_full": Out(1), "copied": In(1),
+            "chunk_en": Out(1), "chunk_addr": Out(range(max(2, spec.chunk_depth))),
+            "chunk_data": Out(64),
+            "abuf_en": Out(1), "abuf_addr": Out(range(max(2, spec.abuf_words))),
+            "abuf_data": Out(spec.mem_bits),
+            "param_en": Out(1), "param_chan": Out(range(spec.pe)),
+            "param_field": Out(range(len(params))), "param_data": Out(64),
+            "wt_en": Out(1), "wt_addr": Out(range(wb)), "wt_data": Out(spec.mem_bits),
+            "wt_half": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:  # noqa: C901 - one state machine
+        m = Module()
+        sp, wps, d = self.spec, self.wps, self.desc
+        ab = sp.addr_bits
+        rd = BurstReader(ab, sp.mem_bits, count_bits=24, depth=8)
+        m.submodules.rd = rd
+        wiring.connect(m, rd.bus, wiring.flipped(self.bus))
+        m.d.comb += rd.ready.eq(1)
+        word = rd.valid  # one word arrives
+        # gather slots
+        slot_ok = Signal()
+        slot = Signal(64)
+        if wps == 1:
+            m.d.comb += [slot_ok.eq(word), slot.eq(rd.data)]
+        else:
+            prev = Signal(64 - sp.mem_bits)
+            wi = Signal(range(wps))
+            with m.If(word):
+                m.d.sync += [prev.eq(Cat(prev[sp.mem_bits:], rd.data)), wi.eq(wi + 1)]
+                with m.If(wi == wps - 1):
+                    m.d.sync += wi.eq(0)
+            m.d.comb += [slot_ok.eq(word & (wi == wps - 1)), slot.eq(Cat(prev, rd.data))]
+        idx = Signal(32)
+        nlayers, layer = Signal(16), Signal(16)
+        desc_addr, paddr, waddr = Signal(ab), Signal(ab), Signal(ab)
+        grp = Signal(16)
+        chan = Signal(range(sp.pe))
+        field = Signal(range(self.n_fields))
+        shadow_full = Signal()
+        busy, done = Signal(), Signal()
+        m.d.comb += [self.busy.eq(busy), self.done.eq(done), self.layer.eq(layer),
+                     self.shadow_full.eq(shadow_full),
+                     self.chunk_data.eq(slot), self.chunk_addr.eq(idx),
+                     self.abuf_data.eq(rd.data), self.abuf_addr.eq(idx),
+                     self.param_data.eq(slot), self.param_chan.eq(chan),
+                     self.param_field.eq(field),
+                     self.wt_data.eq(rd.data), self.wt_addr.eq(idx), self.wt_half.eq(grp[0])]
+        with m.If(self.copied):
+            m.d.sync += shadow_full.eq(0)
+        n_desc = len(sp.desc_fields)
+        group_slots = sp.pe * self.n_fields * wps
+
+        def burst(base, count) -> list:
+            return [rd.start.eq(1), rd.base.eq(base), rd.count.eq(count)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += burst(self.base, wps)
+                    m.d.sync += [busy.eq(1), done.eq(0), layer.eq(0),
+                                 desc_addr.eq(self.base + wps)]
+                    m.next = "HDR"
+            with m.State("HDR"):
+                with m.If(slot_ok):
+                    m.d.sync += nlayers.eq(slot)
+                    m.next = "DESC_GO"
+            with m.State("DESC_GO"):
+                with m.If(rd.idle):
+                    m.d.comb += burst(desc_addr, n_desc * wps)
+                    m.d.sync += idx.eq(0)
+                    m.next = "DESC"
+            with m.State("DESC"):
+                with m.If(slot_ok):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.Switch(idx):
+                        for i, f in enumerate(sp.desc_fields):
+                            with m.Case(i):
+                                m.d.sync += getattr(d, f).eq(slot)
+                    with m.If(idx == n_desc - 1):
+                        m.next = "CHUNK_GO"
+            with m.State("CHUNK_GO"):
+                with m.If(rd.idle):
+                    m.d.comb += burst(d.chunk_base, d.chunks * wps)
+                    m.d.sync += idx.eq(0)
+                    m.next = "CHUNK"
+            with m.State("CHUNK"):
+                m.d.comb += self.chunk_en.eq(slot_ok)
+                with m.If(slot_ok):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == d.chunks - 1):
+                        m.next = "ABUF_GO"
+            with m.State("ABUF_GO"):
+                with m.If(~d.abuf):
+                    m.next = "LAYER_GO"
+                with m.Elif(rd.idle):
+                    m.d.comb += burst(d.in_base, d.in_words)
+                    m.d.sync += idx.eq(0)
+                    m.next = "ABUF"
+            with m.State("ABUF"):
+                m.d.comb += self.abuf_en.eq(word)
+                with m.If(word):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == d.in_words - 1):
+                        m.next = "LAYER_GO"
+            with m.State("LAYER_GO"):
+                m.d.comb += self.layer_go.eq(1)
+                m.d.sync += [grp.eq(0), paddr.eq(d.pbase), waddr.eq(d.wbase)]
+                m.next = "GRP"
+            with m.State("GRP"):
+                with m.If(grp == d.groups):
+                    m.next = "WAIT_DONE"
+                with m.Elif(~shadow_full & rd.idle):
+                    m.d.comb += burst(paddr, group_slots)
+                    m.d.sync += [chan.eq(0), field.eq(0)]
+                    m.next = "PARAMS"
+            with m.State("PARAMS"):
+                m.d.comb += self.param_en.eq(slot_ok)
+                with m.If(slot_ok):
+                    m.d.sync += field.eq(field + 1)
+                    with m.If(field == self.n_fields - 1):
+                        m.d.sync += [field.eq(0), chan.eq(chan + 1)]
+                        with m.If(chan == sp.pe - 1):
+                            m.next = "W_GO"
+            with m.State("W_GO"):
+                with m.If(d.blocks == 0):
+                    m.next = "GRP_DONE"
+                with m.Elif(rd.idle):
+                    m.d.comb += burst(waddr, d.blocks * self.wpb)
+                    m.d.sync += idx.eq(0)
+                    m.next = "WEIGHTS"
+            with m.State("WEIGHTS"):
+                m.d.comb += self.wt_en.eq(word)
+                with m.If(word):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == d.blocks * self.wpb - 1):
+                        m.next = "GRP_DONE"
+            with m.State("GRP_DONE"):
+                m.d.sync += [shadow_full.eq(1), grp.eq(grp + 1),
+                             paddr.eq(paddr + group_slots), waddr.eq(waddr + d.blocks * self.wpb)]
+                m.next = "GRP"
+            with m.State("WAIT_DONE"):
+                with m.If(self.layer_done):
+                    m.d.sync += [layer.eq(layer + 1), desc_addr.eq(desc_addr + n_desc * wps)]
+                    with m.If(layer == nlayers - 1):
+                        m.d.sync += [busy.eq(0), done.eq(1)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "DESC_GO"
+        return m
+
+    @property
+    def wpb(self) -> int:
+        """Memory words per weight block."""
+        from rtl_gen.compile.image import row_words
+
+        return row_words(self.spec.pe * self.spec.simd, self.spec.w_bits, self.spec.mem_bits)
+
+
+def WeightBufferShape(spec: EngineSpec) -> int:  # noqa: N802 - a size, named like the buffer
+    """Word addresses of one weight-buffer half (``w_addr``'s range)."""
+    from rtl_gen.compile.image import row_words
+
+    return 2 * spec.wbuf_blocks * row_words(spec.pe * spec.simd, spec.w_bits, spec.mem_bits)
