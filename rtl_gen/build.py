@@ -29,12 +29,17 @@ from rtl_gen.engine_model import run_program
 from rtl_gen.generate import components, to_verilog, widths
 from rtl_gen.report import markdown, report
 
-# Amaranth's Verilog is width-correct by construction; Verilator -Wall still flags its
-# implicit zero/sign extensions (WIDTHEXPAND), its unused intermediate bits of sliced
-# expressions (UNUSEDSIGNAL) and its reg declarations with an initial value that a process
-# also assigns (PROCASSINIT: the reset value), and it writes a design's submodules into
-# one file named after the top (DECLFILENAME). Every other warning fails the lint.
-LINT_WAIVERS = ("WIDTHEXPAND", "UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME")
+# Amaranth's Verilog is width-correct by construction (its semantics, not Verilog's, decide
+# every width); Verilator -Wall still flags how it is spelled: implicit zero/sign extensions
+# (WIDTHEXPAND) and `!` on a multi-bit value for `== 0` (WIDTHTRUNC), unused intermediate bits
+# of sliced expressions (UNUSEDSIGNAL), reg declarations with an initial value that a process
+# also assigns (PROCASSINIT: the reset value), zero-width signals written `[-1:0]`
+# (ASCRANGE: a one-valued range such as one element per word), `case` without `default`
+# over values a narrower selector cannot take (CASEINCOMPLETE), comparisons with a constant
+# that always hold at a parameter's value (CMPCONST), and it writes a design's submodules
+# into one file named after the top (DECLFILENAME). Every other warning fails the lint.
+LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "ASCRANGE",
+                "CASEINCOMPLETE", "CMPCONST", "DECLFILENAME")
 
 
 class Steps:
@@ -143,7 +148,7 @@ def build(args: argparse.Namespace) -> Path:
         (tmp / "ir").mkdir()
         write_ir_files(graph, tmp / "ir")
         (tmp / "rtl").mkdir()
-        for cname, comp in components(program).items():
+        for cname, comp in components(program, img.end // img.word_bytes).items():
             (tmp / "rtl" / f"{cname}.v").write_text(to_verilog(cname, comp))
         step("Verilog generated")
         lint_res = lint(tmp / "rtl")

@@ -6,7 +6,6 @@ from amaranth.back import verilog
 
 from n2uq_hw.errors import fail
 from rtl_gen.compile.program import Program
-from rtl_gen.hw.datapath import Datapath
 
 
 def _bits_signed(v: int) -> int:
@@ -62,14 +61,14 @@ def widths(program: Program) -> dict[str, int]:
     return w
 
 
-def components(program: Program) -> dict:
-    """name -> elaboratable component, sized for ``program``: the composed datapath (MAC
-    array -> accumulators -> epilogue; its Verilog holds every unit as its own module)."""
-    cfg, w = program.config, widths(program)
-    return {"datapath": Datapath(
-        cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, ow_bits=w["ow"], acc_bits=w["acc"],
-        fixed_bits=w["fixed"], mult_bits=w["mult"], bias_bits=w["bias"],
-        param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]))}
+def components(program: Program, image_words: int) -> dict:
+    """name -> elaboratable component, sized for ``program`` (whose memory image spans
+    ``image_words`` words): the engine top level (rtl_gen/hw/engine.py); its Verilog holds
+    every unit as its own module."""
+    from rtl_gen.compile.descriptor import engine_spec
+    from rtl_gen.hw.engine import Engine
+
+    return {"engine": Engine(engine_spec(program, widths(program), image_words))}
 
 
 def to_verilog(name: str, component) -> str:

@@ -35,3 +35,24 @@ def test_operand_stage_digits(bits, shift, flip, a_bits):
 def test_operand_stage_rejects_narrow_xu():
     with pytest.raises(ValueError, match="xu_bits .* must be >= bits"):
         OperandStage(2, 8, 2, 4)
+
+
+@pytest.mark.parametrize(("value_bits", "lane_bits"), [(19, 32), (13, 16), (5, 8)])
+def test_operand_stage_drops_the_stored_sign_extension(value_bits, lane_bits):
+    """A signed value stored sign-extended in a wider lane (rtl_gen/compile/image.py) gives
+    the digits of ``x + 2^(value_bits-1)`` only, even when the top digit reaches past it."""
+    rng = np.random.default_rng(value_bits)
+    simd, a_bits = 5, 2
+    dut = OperandStage(simd, lane_bits, a_bits, lane_bits)
+    x_digits = -(-value_bits // a_bits)
+    beats, want = [], []
+    for _ in range(6):
+        v = rng.integers(-(2 ** (value_bits - 1)), 2 ** (value_bits - 1), simd)
+        raw = v & (2**lane_bits - 1)
+        xu = v + 2 ** (value_bits - 1)
+        for d in range(x_digits):
+            beats.append({"lanes": raw.tolist(), "pad": 0, "pad_value": [0] * simd, "digit": d})
+            want.append(((xu >> (a_bits * d)) & (2**a_bits - 1)).tolist())
+    got = stream(dut, beats, {"flip_mask": 1 << (value_bits - 1), "input_shift": 0},
+                 {"x": (simd,)}, 1)
+    assert [g["x"] for g in got] == want

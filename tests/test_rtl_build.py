@@ -30,10 +30,11 @@ def built(tmp_path_factory):
 def test_build_writes_every_artifact(built):
     names = set(_files(built))
     assert {"program.json", "memory.bin", "golden.npz", "report.md", "report.json",
-            "manifest.json", "ir/graph.json", "ir/arrays.npz", "rtl/datapath.v"} <= names
-    v = (built / "rtl" / "datapath.v").read_text()
-    for module in ("mac", "accu", "epi", "epi.requant", "epi.add", "epi.rprelu", "epi.thr0"):
-        assert f"module \\datapath.{module}" in v, module
+            "manifest.json", "ir/graph.json", "ir/arrays.npz", "rtl/engine.v"} <= names
+    v = (built / "rtl" / "engine.v").read_text()
+    for module in ("dp.mac", "dp.accu", "dp.epi.requant", "dp.epi.thr0", "loader", "fetch",
+                   "fetch.sg", "arb", "wbuf", "params", "pool", "ops"):
+        assert f"module \\engine.{module}" in v, module
     rep = json.loads((built / "report.json").read_text())
     assert rep["engine"]["pe"] == 4 and rep["engine"]["simd"] == 8
     assert rep["summary"]["cycles"] == sum(r["predicted_cycles"] for r in rep["layers"])
@@ -93,6 +94,6 @@ def test_build_errors_are_one_line_and_write_nothing(args, msg, tmp_path):
                     "(scripts/setup.sh --apt)")
 def test_generated_verilog_loads_in_icarus(built, tmp_path):
     r = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "a.out"),
-                        str(built / "rtl" / "datapath.v")], capture_output=True, text=True,
+                        str(built / "rtl" / "engine.v")], capture_output=True, text=True,
                        check=False)
     assert r.returncode == 0, r.stderr

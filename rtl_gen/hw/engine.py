@@ -80,7 +80,7 @@ class Engine(wiring.Component):
         writers = [RowWriter(pe, bits, sp.mem_bits, ab) for _, bits in sp.writers]
         for i, wr in enumerate(writers):
             m.submodules[f"wr{i}"] = wr
-        tag_bits = 4  # first, last, phase (2)
+        tag_bits = 4 + (simd + 1).bit_length()  # first, last, phase (2), lanes used
         fetch = FetchUnit(simd, sp.in_bits, sp.mem_bits, ab, tag_bits, depth=2, dim_bits=DIM)
         m.submodules.fetch = fetch
         rfetch = None
@@ -154,7 +154,7 @@ class Engine(wiring.Component):
         last_kc = kc == d.chunks - 1
         m.d.comb += [fetch.cmd_valid.eq(cw_on), fetch.iy0.eq(iy0), fetch.ix0.eq(ix0),
                      fetch.ky0.eq(ent[0:8]), fetch.kx0.eq(ent[8:16]), fetch.c0.eq(c0),
-                     fetch.n.eq(n_eff), fetch.tag.eq(Cat(kc == 0, last_kc, ent[48:50]))]
+                     fetch.n.eq(n_eff), fetch.tag.eq(Cat(kc == 0, last_kc, ent[48:50], n_eff))]
         with m.If(go):
             m.d.sync += [cw_on.eq(1), kc.eq(0), c_og.eq(0), c_oy.eq(0), c_ox.eq(0),
                          iy0.eq(-d.pad), ix0.eq(-d.pad), cbase.eq(0)]
@@ -189,6 +189,7 @@ class Engine(wiring.Component):
         cur_lanes = Signal.like(fetch.out_lanes)
         cur_pad = Signal(simd)
         cur_first, cur_last, cur_phase = Signal(), Signal(), Signal(2)
+        cur_n = Signal(range(simd + 1))
         dg, eg = Signal(range(64)), Signal(range(64))
         blk = Signal(range(sp.wbuf_blocks + 1))
         r_half, grp_par = Signal(), Signal()
@@ -219,7 +220,8 @@ class Engine(wiring.Component):
         with m.If(can_pop):
             m.d.sync += [cur_v.eq(1), cur_lanes.eq(fetch.out_lanes), cur_pad.eq(fetch.out_pad),
                          cur_first.eq(fetch.out_tag[0]), cur_last.eq(fetch.out_tag[1]),
-                         cur_phase.eq(fetch.out_tag[2:4]), dg.eq(0), eg.eq(0)]
+                         cur_phase.eq(fetch.out_tag[2:4]), cur_n.eq(fetch.out_tag[4:]),
+                         dg.eq(0), eg.eq(0)]
             with m.If(head_first):
                 m.d.sync += blk.eq(0)
                 with m.If(pix == d.oh * d.ow - 1):
@@ -251,12 +253,18 @@ class Engine(wiring.Component):
                     for c in range(4):
                         with m.Case(ph | c << 2):
                             m.d.comb += ch.eq((ph + j) % (c + 1))
-            with m.Switch(ch):
-                for c in range(4):
-                    with m.Case(c):
-                        m.d.comb += ops.pad_value[j].eq(pads[c])
+            # lanes beyond the chunk are idle: xu = 0 (they must not count in xsum)
+            with m.If(cur_n <= j):
+                m.d.comb += ops.pad_value[j].eq(0)
+            with m.Else():
+                with m.Switch(ch):
+                    for c in range(4):
+                        with m.Case(c):
+                            m.d.comb += ops.pad_value[j].eq(pads[c])
         conv_beat = cur_v & is_conv
-        m.d.comb += [ops.valid.eq(conv_beat), ops.lanes.eq(cur_lanes), ops.pad.eq(cur_pad),
+        idle_lanes = Cat(*[cur_n <= j for j in range(simd)])
+        m.d.comb += [ops.valid.eq(conv_beat), ops.lanes.eq(cur_lanes),
+                     ops.pad.eq(cur_pad | idle_lanes),
                      ops.flip_mask.eq(d.flip_mask), ops.input_shift.eq(d.input_shift),
                      ops.digit.eq(dg),
                      wbuf.r_en.eq(conv_beat), wbuf.r_block.eq(blk + eg), wbuf.r_half.eq(r_half)]

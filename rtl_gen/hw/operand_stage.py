@@ -43,10 +43,14 @@ class OperandStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        keep = Signal(self.bits)
+        m.d.comb += keep.eq(Mux(self.flip_mask != 0, (self.flip_mask << 1) - 1, ~0))
         for j in range(self.simd):
             raw = self.lanes[j]
             v = Signal(self.bits, name=f"v{j}")
-            m.d.comb += v.eq(raw ^ self.flip_mask)
+            # a flipped (signed) element keeps only its own width: the stored sign
+            # extension above it must not reach the top digit
+            m.d.comb += v.eq((raw ^ self.flip_mask) & keep)
             xu = Signal(self.xu_bits, name=f"xu{j}")
             m.d.comb += xu.eq(Mux(self.pad[j], self.pad_value[j], v << self.input_shift))
             m.d.sync += self.x[j].eq((xu >> (self.digit * self.a_bits))[: self.a_bits])
