@@ -70,6 +70,8 @@ def main() -> None:
     p.add_argument("--step-steps", type=int, default=20, help="timed steps per variant")
     p.add_argument("--fp-checkpoint", help="reuse this FP teacher instead of training one")
     p.add_argument("--step-time-json", help="reuse these step times instead of measuring")
+    p.add_argument("--deadline", type=float, help="seconds after the start at which unfinished "
+                   "quantized runs are stopped (their per-epoch logs are kept)")
     a = p.parse_args()
     start = time.time()
     out, work = Path(a.out), Path(a.work)
@@ -86,23 +88,29 @@ def main() -> None:
         st, engines = measure_steps(a, device)
     (out / "step_time.json").write_text(json.dumps(st, indent=2) + "\n")
     print("step time (ms):", json.dumps(st["ms_per_step"]), flush=True)
-    if engines and not all(e["ok"] for e in engines.values()):
-        os.environ["N2UQ_LTQ_ENGINE"] = "torch"  # trainers inherit it
-        print("Triton engine disagrees: training with the torch engine", flush=True)
+    fallback = step_time.engine_env(engines)
+    if fallback:  # trainers inherit it
+        os.environ.update(fallback)
+        print(f"a Triton engine check failed: training with {fallback}", flush=True)
+    st["training_engine_env"] = fallback
     run_all(a, st, out, work, start)
 
 
 def measure_steps(a: argparse.Namespace, device) -> tuple[dict, dict]:
-    try:
-        engines = step_time.check_engines(device) if device.type == "cuda" else {}
-    except Exception as exc:  # noqa: BLE001 - report any kernel failure and fall back
-        engines = {"error": {"ok": False, "message": f"{type(exc).__name__}: {exc}"[:500]}}
-    print("triton vs torch engine:", json.dumps(engines), flush=True)
-    if engines and not all(e["ok"] for e in engines.values()):
-        os.environ["N2UQ_LTQ_ENGINE"] = "torch"
-    st = step_time.measure("resnet20", a.batch_size, device, 5, a.step_steps)
+    engines = step_time.check_engines(device) if device.type == "cuda" else {}
+    print("engine checks:", json.dumps(engines), flush=True)
+    st = step_time.measure("resnet20", a.batch_size, device, 5, a.step_steps,
+                           step_time.engine_env(engines))
     st["engine_check"] = engines
     return st, engines
+
+
+def epoch_log(run_dir: Path) -> list[dict]:
+    """The per-epoch records a run has written so far (empty if none)."""
+    log = run_dir / "log.jsonl"
+    if not log.is_file():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
 def run_all(a: argparse.Namespace, st: dict, out: Path, work: Path, start: float) -> None:
@@ -146,7 +154,23 @@ def run_all(a: argparse.Namespace, st: dict, out: Path, work: Path, start: float
     t0 = time.time()
     pending = list(runs)
     active: list[tuple[str, subprocess.Popen, Path]] = []
+    stopped: list[str] = []
     while pending or active:
+        if a.deadline and time.time() - start > a.deadline:
+            for name, proc, _ in active:
+                proc.terminate()
+            for name, proc, _ in active:
+                proc.wait()
+                stopped.append(name)
+                hist = epoch_log(work / name)
+                with open(out / "progress.jsonl", "a") as f:
+                    f.write(json.dumps({"run": name, "status": "stopped at the deadline",
+                                        "epochs_done": len(hist),
+                                        "val_acc_per_epoch": [r["val_acc"] for r in hist],
+                                        "t": round(time.time() - start)}) + "\n")
+            stopped += [f"{m}_seed{s}" for m, s in pending]
+            pending, active = [], []
+            break
         while pending and len(active) < a.parallel:
             m, s = pending.pop(0)
             name = f"{m}_seed{s}"
@@ -163,6 +187,7 @@ def run_all(a: argparse.Namespace, st: dict, out: Path, work: Path, start: float
                 sm = json.loads(summary_file.read_text())
                 metrics = {k: sm[k] for k in ("final_val_acc", "best_val_acc",
                                               "train_images_per_s", "wall_seconds")}
+                metrics["val_acc_per_epoch"] = [r["val_acc"] for r in epoch_log(work / name)]
             with open(out / "progress.jsonl", "a") as f:
                 f.write(json.dumps({"run": name, "status": status, **metrics,
                                     "t": round(time.time() - start)}) + "\n")
@@ -174,9 +199,13 @@ def run_all(a: argparse.Namespace, st: dict, out: Path, work: Path, start: float
                       "seconds": fp_seconds,
                       "train_images_per_s": fp_summary["train_images_per_s"]},
                "q_epochs": q_epochs, "q_seconds": q_seconds, "batch_size": a.batch_size,
-               "device": st["device_name"], "torch": st["torch"], "methods": {}}
+               "device": st["device_name"], "torch": st["torch"], "seeds": a.seeds,
+               "parallel": a.parallel, "stopped_at_deadline": stopped,
+               "engine_env": {k: os.environ[k] for k in step_time.ENGINE_VARS
+                              if k in os.environ}, "methods": {}}
     for m in METHODS:
-        files = [work / f"{m}_seed{s}" / "summary.json" for s in range(a.seeds)]
+        files = [work / f"{m}_seed{s}" / "summary.json" for s in range(a.seeds)
+                 if f"{m}_seed{s}" not in stopped]
         sums = [json.loads(f.read_text()) for f in files if f.is_file()]
         if not sums:
             continue

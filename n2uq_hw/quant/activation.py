@@ -6,8 +6,10 @@ the code is ``k = idx // 2`` and the G-STE interval is ``(idx + 1) // 2`` (bins 
 2N+1 lie outside ``(d_0, d_N]``). The forward keeps only ``idx`` (one byte per element);
 the backward needs three per-bin sums (of ``g``, ``g*x`` and ``g*(u - d_{j-1})``) from
 which every parameter gradient follows in closed form, and one gathered factor per
-element for ``dL/dx``. That is a handful of full-size passes, or one fused Triton kernel
-each way on CUDA, instead of the 2N full-size temporaries of a sum of step functions.
+element for ``dL/dx``. That is a handful of full-size passes, or on CUDA fused Triton
+kernels that also do the parameter-side math (``ltq_triton.py``; one launch forward, three
+backward), instead of the 2N full-size temporaries of a sum of step functions.
+``N2UQ_LTQ_ENGINE`` (``auto``, ``torch``, ``triton``, ``triton_v1``) picks the path.
 Formulas: ``shared/N2UQ.md``; names follow it (``s``, ``a``, ``beta1``, ``beta2``).
 """
 
@@ -21,7 +23,7 @@ from torch import nn
 from n2uq_hw.quant.base import ActQuantizer, check_bits
 
 A_MIN = 1e-3  # lengths are clamped to this (no gradient reaches a clamped length)
-ENGINES = ("auto", "torch", "triton")
+ENGINES = ("auto", "torch", "triton", "triton_v1")
 
 
 def clamped_lengths(a: torch.Tensor) -> torch.Tensor:
@@ -33,7 +35,10 @@ def edges_and_thresholds(
     s: torch.Tensor, a_hat: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Interval edges ``d_0..d_N`` and midpoint thresholds ``t_1..t_N`` (in ``u`` units)."""
-    d = torch.cat([s.reshape(1), s.reshape(1) + torch.cumsum(a_hat, 0)])
+    # lengths accumulated in float64 (what the CPU cumsum does anyway), so the edges are the
+    # same on every device and in the Triton kernels
+    cum = torch.cumsum(a_hat, 0, dtype=torch.float64).to(a_hat.dtype)
+    d = torch.cat([s.reshape(1), s.reshape(1) + cum])
     t = d[:-1] + a_hat / 2
     return d, t
 
@@ -89,10 +94,12 @@ def _engine(x: torch.Tensor, bits: int) -> str:
     choice = os.environ.get("N2UQ_LTQ_ENGINE", "auto")
     if choice not in ENGINES:
         raise ValueError(f"N2UQ_LTQ_ENGINE must be one of {ENGINES}, got {choice!r}")
+    if choice == "torch" or bits > 4 or x.numel() == 0:  # the kernels take up to 31 bounds
+        return "torch"
     if choice == "auto":
         from n2uq_hw.quant import ltq_triton
 
-        return "triton" if x.is_cuda and bits <= 4 and ltq_triton.available() else "torch"
+        return "triton" if x.is_cuda and ltq_triton.available() else "torch"
     return choice
 
 
@@ -107,6 +114,16 @@ class _N2UQActFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, s, a, beta1, beta2, bits: int):  # type: ignore[override]
+        engine = _engine(x, bits)
+        ctx.bits, ctx.engine = bits, engine
+        ctx.param_dtypes = (s.dtype, a.dtype, beta1.dtype, beta2.dtype)
+        if engine == "triton":  # everything in the kernels, from the raw parameters
+            from n2uq_hw.quant import ltq_triton
+
+            xc = x.contiguous()
+            y, idx = ltq_triton.fused_forward(xc, s, a, beta1, beta2, bits)
+            ctx.save_for_backward(xc, idx, s, a, beta1, beta2)
+            return y
         n = 2**bits - 1
         step = 2.0 / n
         ct = _compute_dtype(x)
@@ -114,8 +131,7 @@ class _N2UQActFunction(torch.autograd.Function):
         d, t = edges_and_thresholds(s.to(ct), a_hat)
         bounds = merged_boundaries(d, t)
         b1, b2 = beta1.to(ct), beta2.to(ct)
-        engine = _engine(x, bits)
-        if engine == "triton":
+        if engine == "triton_v1":
             from n2uq_hw.quant import ltq_triton
 
             xc = x.contiguous()
@@ -126,16 +142,28 @@ class _N2UQActFunction(torch.autograd.Function):
             y = (big.to(ct) // 2 * (b2 * step)).to(x.dtype)
             idx = big.to(torch.uint8 if 2 * n + 1 < 256 else torch.int16)
         ctx.save_for_backward(xc, idx, a, a_hat, d, b1, b2)
-        ctx.bits, ctx.engine, ctx.param_dtypes = bits, engine, (s.dtype, beta1.dtype, beta2.dtype)
         return y
 
     @staticmethod
     def backward(ctx, grad_y):  # type: ignore[override]
+        if ctx.engine == "triton":
+            from n2uq_hw.quant import ltq_triton
+
+            x, idx, s, a, beta1, beta2 = ctx.saved_tensors
+            grads = ltq_triton.fused_backward(grad_y.contiguous(), x, idx, s, a, beta1, beta2,
+                                              ctx.bits)
+        else:
+            grads = _N2UQActFunction._backward_unfused(ctx, grad_y)
+        grad_x, *param_grads = grads
+        return (grad_x, *(g.to(dt) for g, dt in zip(param_grads, ctx.param_dtypes)), None)
+
+    @staticmethod
+    def _backward_unfused(ctx, grad_y):
         x, idx, a, a_hat, d, b1, b2 = ctx.saved_tensors
         n = 2**ctx.bits - 1
         step = 2.0 / n
         xtab, lotab, _ = bin_tables(a_hat, d, b1, b2, step)
-        if ctx.engine == "triton":
+        if ctx.engine == "triton_v1":
             from n2uq_hw.quant import ltq_triton
 
             grad_x, sums = ltq_triton.backward(grad_y.contiguous(), x, idx, xtab, lotab, b1)
@@ -150,10 +178,7 @@ class _N2UQActFunction(torch.autograd.Function):
             sums[0].scatter_add_(0, flat, g.reshape(-1))
             sums[1].scatter_add_(0, flat, (g * xf).reshape(-1))
             sums[2].scatter_add_(0, flat, (g * (xf * b1 - lotab[bins])).reshape(-1))
-        grad_s, grad_a, grad_b1, grad_b2 = grads_from_bins(sums, a, a_hat, b1, b2, step)
-        s_dt, b1_dt, b2_dt = ctx.param_dtypes
-        return (grad_x, grad_s.to(s_dt), grad_a.to(a.dtype), grad_b1.to(b1_dt),
-                grad_b2.to(b2_dt), None)
+        return (grad_x, *grads_from_bins(sums, a, a_hat, b1, b2, step))
 
 
 class N2UQActQuant(ActQuantizer):

@@ -7,11 +7,27 @@ Backward, as in the reference code: ``dL/dW = dL/dQ / alpha_c`` where ``|W/alpha
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from n2uq_hw.quant.base import WeightQuantizer, check_bits
 
 _EPS = 1e-12  # keeps an all-zero channel finite (its codes are then +1s times ~0)
+ENGINES = ("auto", "torch", "triton")
+
+
+def _use_triton(w: torch.Tensor, bits: int) -> bool:
+    """``N2UQ_WQ_ENGINE``: ``auto`` (Triton kernels on CUDA when Triton is installed),
+    ``torch`` or ``triton``."""
+    choice = os.environ.get("N2UQ_WQ_ENGINE", "auto")
+    if choice not in ENGINES:
+        raise ValueError(f"N2UQ_WQ_ENGINE must be one of {ENGINES}, got {choice!r}")
+    if choice == "torch" or w.dim() < 2 or w.numel() == 0:
+        return False
+    from n2uq_hw.quant import weight_triton
+
+    return choice == "triton" or (w.is_cuda and weight_triton.available())
 
 
 def channel_alpha(w: torch.Tensor, bits: int) -> torch.Tensor:
@@ -31,6 +47,14 @@ def level_index(w: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tensor
 class _N2UQWeightFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, bits: int):  # type: ignore[override]
+        ctx.triton = _use_triton(w, bits)
+        if ctx.triton:
+            from n2uq_hw.quant import weight_triton
+
+            wc = w.contiguous()
+            q, alpha = weight_triton.forward(wc, bits)
+            ctx.save_for_backward(wc, alpha)
+            return q
         n = 2**bits - 1
         alpha = channel_alpha(w, bits)
         r = level_index(w, alpha, bits)
@@ -40,6 +64,10 @@ class _N2UQWeightFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_q):  # type: ignore[override]
         w, alpha = ctx.saved_tensors
+        if ctx.triton:
+            from n2uq_hw.quant import weight_triton
+
+            return weight_triton.backward(grad_q.contiguous(), w, alpha), None
         inside = (w / alpha).abs() <= 1.0
         return torch.where(inside, grad_q / alpha, torch.zeros_like(grad_q)), None
 
