@@ -219,6 +219,33 @@ def engine_spec(program: Program, widths: dict[str, int], image_words: int) -> E
                       max(res_bits, default=0), tuple(writers), depth, blocks, abuf, xu)
 
 
+def union_spec(specs: list[EngineSpec]) -> EngineSpec:
+    """One engine that runs every program of ``specs`` (their programs laid out with it,
+    rtl_gen/compile/emit.py ``spec=``): widest datapath, every input width and writer, the
+    largest tables. The array shape and port must agree."""
+    first = specs[0]
+    for s in specs[1:]:
+        for k in ("pe", "simd", "a_bits", "w_bits", "mem_bits"):
+            if getattr(s, k) != getattr(first, k):
+                fail(f"engines differ in {k}: {getattr(s, k)} vs {getattr(first, k)}")
+    res = {s.res_bits for s in specs} - {0}
+    if len(res) > 1:
+        fail(f"residual tensors of several widths ({sorted(res)}); the engine has one")
+    w: dict[str, int] = {}
+    for s in specs:
+        for k, v in s.widths:
+            w[k] = max(w.get(k, v), v)
+    writers: list[tuple[str, int]] = []
+    for s in specs:
+        writers += [x for x in s.writers if x not in writers]
+    return EngineSpec(first.pe, first.simd, first.a_bits, first.w_bits, first.mem_bits,
+                      max(s.addr_bits for s in specs), tuple(sorted(w.items())),
+                      tuple(sorted({b for s in specs for b in s.in_bits})), max(res, default=0),
+                      tuple(writers), max(s.chunk_depth for s in specs),
+                      max(s.wbuf_blocks for s in specs), max(s.abuf_words for s in specs),
+                      max(s.xu_bits for s in specs))
+
+
 def _signed_slot(v: int) -> int:
     return int(v) & ((1 << 64) - 1)
 

@@ -11,11 +11,13 @@ import math
 
 import numpy as np
 
+from n2uq_hw.errors import fail
 from n2uq_hw.ir.graph import Graph, Node
 from rtl_gen.compile.chunks import chunks, lane_index
 from rtl_gen.compile.image import MemoryImage, pack, row_words
-from rtl_gen.compile.descriptor import (chunk_slots, engine_spec, epilogue_consts,
-                                        layer_fields, pack_slots, param_fields, param_table)
+from rtl_gen.compile.descriptor import (EngineSpec, chunk_slots, engine_spec,
+                                        epilogue_consts, layer_fields, pack_slots, param_fields,
+                                        param_table, union_spec)
 from rtl_gen.compile.perf import LayerPerf
 from rtl_gen.compile.program import Program, conv_dims
 from rtl_gen.generate import value_bits, widths
@@ -72,15 +74,16 @@ def weight_blocks(plan, dims: dict, pe: int, simd: int, w_bits: int) -> np.ndarr
                      for e in range(plan.w_digits)], 2)
 
 
-def emit(program: Program, perfs: list[LayerPerf], *,
-         descriptors: bool = True) -> tuple[MemoryImage, dict]:
+def emit(program: Program, perfs: list[LayerPerf], *, descriptors: bool = True,
+         spec: EngineSpec | None = None) -> tuple[MemoryImage, dict]:
     """Lay out the memory image and describe every layer; returns (image, program JSON).
 
     The image holds the tensors, then per layer its weight stream, parameter table and
     chunk table, then the engine header and layer descriptors (rtl_gen/compile/
-    descriptor.py); ``program.json`` records where everything is."""
+    descriptor.py); ``program.json`` records where everything is. With ``spec`` the program
+    is laid out for that (wider, shared) engine instead of its own (:func:`union_spec`)."""
     g, cfg = program.graph, program.config
-    w = widths(program)
+    w = widths(program) if spec is None else spec.w
     vbits = value_bits(w)
     fields = param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))
     img = MemoryImage(cfg.mem_bits)
@@ -129,21 +132,26 @@ def emit(program: Program, perfs: list[LayerPerf], *,
             "engine": cfg.to_json(), "input": g.input, "output": g.output,
             "param_fields": fields, "layers": layers_json}
     if descriptors:
-        _descriptors(program, img, prog, w)
+        _descriptors(program, img, prog, w, spec)
     prog["memory_bytes"] = img.end
     prog["regions"] = {n: {"kind": r.kind, "offset": r.offset, "size": r.size, **r.info}
                        for n, r in img.regions.items()}
     return img, prog
 
 
-def _descriptors(program: Program, img: MemoryImage, prog: dict, w: dict) -> None:
+def _descriptors(program: Program, img: MemoryImage, prog: dict, w: dict,
+                 shared: EngineSpec | None) -> None:
     """The engine header and layer descriptors, last in the image (their size depends on
     the engine's writers)."""
-    g, cfg = program.graph, program.config
-    spec = engine_spec(program, w, img.end // img.word_bytes)
-    nd = len(spec.desc_fields)
+    cfg = program.config
+    own = engine_spec(program, w, img.end // img.word_bytes)
+    nd = len((shared or own).desc_fields)
     hdr = img.alloc("engine.program", "descriptors", (1 + nd * len(program.layers)) * 8)
     spec = engine_spec(program, w, img.end // img.word_bytes)
+    if shared is not None:
+        spec = union_spec([shared, spec])
+        if spec != shared:
+            fail(f"program {program.graph.model} does not fit the shared engine")
     slots = [len(program.layers)]
     for layer, entry in zip(program.layers, prog["layers"], strict=True):
         f = layer_fields(program, layer, img, spec, epilogue_consts(program, layer, w["fixed"]))

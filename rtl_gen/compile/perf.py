@@ -1,11 +1,15 @@
-"""Performance model: predicted cycles per layer of the engine.
+"""Performance model: predicted cycles per layer of the engine top level.
 
-Conv layers (loop nest ``for og in ceil(O/PE): for pixel: for kc (window chunk, rtl_gen/
-compile/chunks.py): for (d, e) digit pair``, one array cycle per innermost step; a chunk's
-activations are fetched once and reused by its digit pairs). Weights of one output-channel group are double-buffered on chip, so loading
-the next group overlaps compute; the input feature map is held on chip when it fits half the
-activation buffer, else re-read once per group. A layer takes ``max(compute, memory)`` plus
-a pipeline fill per group and a fixed setup. Vector layers move ``PE`` elements per cycle.
+It follows rtl_gen/hw/engine.py. A layer first loads its descriptor and chunk table and,
+when the input fits the activation buffer, the input (one word per cycle, not overlapped),
+then group 0's parameters and weights. Each output-channel group then computes
+``pixels x per_pixel`` cycles, where a conv pixel costs ``sum over chunks of max(digit
+passes, fetch segments)`` (a chunk's fetch overlaps the previous chunk's beats) and a pool
+pixel one cycle per window position or the words that position reads; then the epilogue
+drains before the next group's parameters are swapped in. While a group computes, the
+memory port carries the next group's parameters and weights, the words a group reads
+directly from memory (inputs that do not fit the buffer, residual rows) and its output
+rows, one word per cycle, so a group takes ``max(compute + drain, port words)``.
 
 ``ideal`` cycles are the array's useful work, ``O * K * pixels * passes / (PE * SIMD)``
 (digit passes included: wide layers do that much more work on the same array); MAC-array
@@ -19,12 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl_gen.compile.chunks import chunk_count, chunk_cycles
-from rtl_gen.compile.image import row_words, storage_bits
+from n2uq_hw.errors import N2UQError
+from rtl_gen.compile.chunks import chunk_count, chunks, fetch_words
+from rtl_gen.compile.image import per_word, row_words, storage_bits
 from rtl_gen.compile.program import Layer, Program, conv_dims
 
-SETUP_CYCLES = 32  # program fetch and address-generator setup per layer
-EPILOGUE_LATENCY = 8  # threshold/requant/add/rprelu pipeline depth, upper bound
+BURST = 6  # cycles from a burst's start to its first word (arbiter, memory, FIFO)
+ISSUE_LATENCY = 6  # fetch-queue pop to the datapath, and the output queue to the writers
 
 
 @dataclass
@@ -50,44 +55,91 @@ def _bits(t) -> int:
     return int(np.prod(t.shape)) * t.bits
 
 
-def layer_perf(program: Program, layer: Layer) -> LayerPerf:
+@dataclass(frozen=True)
+class EngineCosts:
+    """The engine-organisation constants the model needs (rtl_gen/hw/engine.py)."""
+
+    slot_words: int  # memory words per 64-bit slot
+    desc_slots: int
+    param_fields: int
+    latency: int  # datapath: MAC array + accumulator + epilogue
+    pool_latency: int  # pool unit + epilogue
+
+
+def engine_costs(program: Program) -> EngineCosts:
+    from rtl_gen.compile.descriptor import _COMMON, _WRITER, _outputs, param_fields
+    from rtl_gen.generate import widths
+    from rtl_gen.hw.datapath import Datapath
+
+    cfg, w = program.config, widths(program)
+    writers = set()
+    for layer in program.layers:
+        try:
+            outs = _outputs(program, layer)
+        except N2UQError:
+            outs = {}
+        writers |= {(src, storage_bits(program.graph.node(n).type.bits))
+                    for n, src in outs.items()}
+    dp = Datapath(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, ow_bits=w["ow"], acc_bits=w["acc"],
+                  fixed_bits=w["fixed"], mult_bits=w["mult"], bias_bits=w["bias"],
+                  param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]))
+    return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * len(writers),
+                       len(param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))), dp.latency,
+                       1 + dp.ext_latency)
+
+
+def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
+    from rtl_gen.compile.descriptor import chunk_slots, layer_dims
+
     g, cfg = program.graph, program.config
     outs = sum(_bits(g.node(n).type) for n in layer.writes)
     ins = sum(_bits(g.node(n).type) for n in layer.reads)
+    d = layer_dims(program, layer)
+    x = g.node(layer.reads[0]).type
+    xs = storage_bits(x.bits)
+    wps, mb = costs.slot_words, cfg.mem_bits
+    pixels, groups = d["OH"] * d["OW"], math.ceil(d["O"] / cfg.pe)
+    in_words = (int(np.prod(x.shape[1:])) if len(x.shape) > 1 else 1) * row_words(
+        x.shape[0], xs, mb)
+    abuf = in_words <= cfg.abuf_bits // mb
+    setup = (costs.desc_slots * wps + BURST + len(chunk_slots(program, layer)) * wps + BURST
+             + (in_words + BURST if abuf else 0))
+    load = cfg.pe * costs.param_fields * wps + BURST
     if layer.kind == "conv":
-        d, plan = conv_dims(g, layer), layer.plan
-        pixels = d["OH"] * d["OW"]
-        groups = math.ceil(d["O"] / cfg.pe)
-        x_bits = storage_bits(g.node(layer.reads[0]).type.bits)
-        per_pixel = chunk_cycles(d["I"], d["k"], cfg.simd, x_bits, cfg.mem_bits, plan.passes)
-        compute = groups * pixels * per_pixel
-        # the stream as emitted: every (group, chunk, digit) block of PE x SIMD digits
-        wbits = groups * chunk_count(d["I"], d["k"], cfg.simd) * plan.w_digits * \
-            row_words(cfg.pe * cfg.simd, cfg.w_bits, cfg.mem_bits) * cfg.mem_bits
-        x_in = _bits(g.node(layer.reads[0]).type)
-        reread = groups if x_in > cfg.abuf_bits // 2 else 1
-        memory = math.ceil((wbits + ins + x_in * (reread - 1) + outs) / cfg.mem_bits)
-        depth = 1 + math.ceil(math.log2(max(cfg.simd, 2))) + EPILOGUE_LATENCY
-        predicted = max(compute, memory) + groups * depth + SETUP_CYCLES
+        plan = layer.plan
+        segs = [fetch_words(c, d["I"], d["k"], xs, mb) for c in chunks(d["I"], d["k"], cfg.simd)]
+        per_pixel = sum(max(plan.passes, s) for s in segs)
+        wwords = (chunk_count(d["I"], d["k"], cfg.simd) * plan.w_digits
+                  * row_words(cfg.pe * cfg.simd, cfg.w_bits, mb))
+        load += wwords + BURST
         macs = d["O"] * d["K"] * pixels
         ideal = macs * plan.passes / (cfg.pe * cfg.simd)
-        return LayerPerf(layer.name, "conv", macs, plan.passes, compute, memory, predicted,
-                         ideal, wbits, ins, outs)
-    node = g.node(layer.nodes[0])
-    x = g.node(node.inputs[0]).type
-    elems = int(np.prod(x.shape))
-    if layer.kind == "maxpool":
-        k = int(node.attrs["kernel"])
-        elems = int(np.prod(node.type.shape)) * k * k
-    compute = math.ceil(elems / cfg.pe)
-    memory = math.ceil((ins + outs) / cfg.mem_bits)
-    predicted = max(compute, memory) + EPILOGUE_LATENCY + SETUP_CYCLES
-    return LayerPerf(layer.name, layer.kind, 0, 1, compute, memory, predicted, 0.0, 0, ins,
-                     outs)
+        passes = plan.passes
+    else:
+        words = math.ceil(min(cfg.pe, d["I"]) * xs / mb) if xs <= mb else min(cfg.pe, d["I"])
+        segs = [words] * (d["k"] * d["k"])
+        per_pixel = sum(max(1, s) for s in segs)
+        wwords, macs, ideal, passes = 0, 0, 0.0, 1
+    direct = 0 if abuf else sum(segs)
+    res = 0
+    if len(layer.reads) > 1:
+        r = g.node(layer.reads[1]).type
+        res = math.ceil(cfg.pe * storage_bits(r.bits) / mb)
+    writes = sum(max(1, cfg.pe // per_word(storage_bits(g.node(n).type.bits), mb))
+                 for n in layer.writes)
+    compute = pixels * per_pixel
+    port = pixels * (direct + res + writes)
+    drain = (costs.latency if layer.kind == "conv" else costs.pool_latency) + ISSUE_LATENCY
+    # every group but the last also carries the next group's parameters and weights
+    predicted = (setup + load + (groups - 1) * max(compute + drain, port + load)
+                 + max(compute + drain, port))
+    return LayerPerf(layer.name, layer.kind, macs, passes, groups * compute,
+                     groups * port + (groups - 1) * load + setup, predicted, ideal, groups * wwords * mb, ins, outs)
 
 
 def program_perf(program: Program) -> list[LayerPerf]:
-    return [layer_perf(program, layer) for layer in program.layers]
+    costs = engine_costs(program)
+    return [layer_perf(program, layer, costs) for layer in program.layers]
 
 
 def summary(perfs: list[LayerPerf], clock_mhz: float) -> dict:

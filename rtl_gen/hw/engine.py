@@ -40,7 +40,11 @@ from rtl_gen.hw.pool_unit import PoolUnit
 from rtl_gen.hw.row_writer import RowWriter
 from rtl_gen.hw.weight_buffer import WeightBuffer
 
-OUT_DEPTH = 4  # pixels of results queued for the writers
+# pixels in flight from the issuer to the writers: covers the datapath's latency when a
+# pixel takes few cycles (1 x 1 convolutions, pools)
+OUT_DEPTH = 16
+FETCH_DEPTH = 8  # chunks in flight in the activation fetch unit: covers its latency
+RES_DEPTH = 16  # residual rows read ahead
 DIM = 12  # bits of every loop bound and coordinate
 
 
@@ -81,11 +85,13 @@ class Engine(wiring.Component):
         for i, wr in enumerate(writers):
             m.submodules[f"wr{i}"] = wr
         tag_bits = 4 + (simd + 1).bit_length()  # first, last, phase (2), lanes used
-        fetch = FetchUnit(simd, sp.in_bits, sp.mem_bits, ab, tag_bits, depth=2, dim_bits=DIM)
+        fetch = FetchUnit(simd, sp.in_bits, sp.mem_bits, ab, tag_bits, depth=FETCH_DEPTH,
+                          dim_bits=DIM)
         m.submodules.fetch = fetch
         rfetch = None
         if sp.res_bits:
-            rfetch = FetchUnit(pe, (sp.res_bits,), sp.mem_bits, ab, 1, depth=4, dim_bits=DIM)
+            rfetch = FetchUnit(pe, (sp.res_bits,), sp.mem_bits, ab, 1, depth=RES_DEPTH,
+                               dim_bits=DIM)
             m.submodules.rfetch = rfetch
         loader = Loader(sp, param_shapes(sp, self.thr_bits))
         m.submodules.loader = loader
@@ -194,7 +200,7 @@ class Engine(wiring.Component):
         blk = Signal(range(sp.wbuf_blocks + 1))
         r_half, grp_par = Signal(), Signal()
         pend_out = Signal(range(OUT_DEPTH + 2))
-        pend_res = Signal(range(8))
+        pend_res = Signal(range(RES_DEPTH + 2))
         pix = Signal(2 * DIM)  # pixels started in the current group
         is_conv = d.kind == 0
         end_chunk = Signal()

@@ -1,0 +1,78 @@
+"""Build the engine testbench with Verilator through cocotb's runner and run programs on it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from n2uq_hw.errors import N2UQError, fail
+from sim.testbench import read_memh, tb_parameters, write_memh, write_tb
+
+SIM_DIR = Path(__file__).parent
+
+
+@dataclass
+class SimResult:
+    memory: bytes  # the memory after the run (the image's size)
+    starts: list[int]  # cycle each layer started, then the total
+
+
+class EngineSim:
+    """One compiled Verilator model of ``tb_top`` + ``engine`` (``rtl``), reusable for any
+    program the engine can run whose image fits ``words``."""
+
+    def __init__(self, rtl: Path, work: Path, *, addr_bits: int, mem_bits: int, words: int,
+                 latency: int = 2, stall: int = 0, waves: bool = False) -> None:
+        from cocotb_tools.runner import get_runner
+
+        from sim.toolchain import apply_tool_env, require
+
+        require("verilator")
+        apply_tool_env()
+        self.work, self.mem_bits, self.words, self.waves = work, mem_bits, words, waves
+        work.mkdir(parents=True, exist_ok=True)
+        tb = write_tb(work)
+        self.runner = get_runner("verilator")
+        params = tb_parameters(addr_bits=addr_bits, mem_bits=mem_bits, words=words,
+                               latency=latency, stall=stall)
+        from rtl_gen.build import LINT_WAIVERS
+
+        # --timing runs the testbench clock in the model (C++20 coroutines: the wheel was
+        # configured without the flag GCC needs)
+        args = ["--timing", "-CFLAGS", "-std=c++20 -fcoroutines", "-Wno-fatal", *[f"-Wno-{w}" for w in LINT_WAIVERS],
+                "--output-split", "20000", "-O3"]
+        if waves:
+            args += ["--trace-fst", "--trace-structs"]
+        try:
+            self.runner.build(sources=[rtl, tb], hdl_toplevel="tb_top", build_dir=work / "build",
+                              parameters=params, build_args=args, waves=waves,
+                              log_file=work / "build.log", always=False)
+        except (SystemExit, Exception) as exc:  # cocotb raises on a failed make
+            fail(f"Verilator build failed ({exc}); see {work / 'build.log'}")
+
+    def run(self, image: bytes, base: int, *, max_cycles: int = 100_000_000,
+            tag: str = "run") -> SimResult:
+        if len(image) > self.words * self.mem_bits // 8:
+            fail(f"memory image of {len(image)} bytes exceeds the testbench's "
+                 f"{self.words} words")
+        from cocotb_tools.runner import get_results
+
+        memf, dump, cyc = (self.work / f"{tag}.{x}" for x in ("mem.hex", "dump.hex", "cycles"))
+        for f in (dump, cyc):
+            f.unlink(missing_ok=True)
+        write_memh(memf, image, self.mem_bits)
+        os.environ["N2UQ_MAX_CYCLES"] = str(max_cycles)
+        plus = [f"+mem={memf}", f"+dump={dump}", f"+cycles={cyc}", f"+base={base}"]
+        try:
+            res = self.runner.test(test_module="cocotb_engine", hdl_toplevel="tb_top",
+                                   build_dir=self.work / "build", test_dir=SIM_DIR,
+                                   plusargs=plus, waves=self.waves,
+                                   results_xml=str(self.work / f"{tag}.results.xml"),
+                                   log_file=self.work / f"{tag}.log")
+        except (SystemExit, Exception) as exc:
+            raise N2UQError(f"simulation failed ({exc}); see {self.work / (tag + '.log')}")
+        if get_results(res)[1] or not cyc.exists():
+            fail(f"the engine did not finish; see {self.work / (tag + '.log')}")
+        starts = [int(v) for v in cyc.read_text().split()]
+        return SimResult(read_memh(dump, self.mem_bits, len(image)), starts)
