@@ -114,10 +114,10 @@ def simulate(args: argparse.Namespace) -> int:
     work = build / "sim"
     es = EngineSim(build / "rtl" / "engine.v", work, addr_bits=ab, mem_bits=mem_bits,
                    words=len(mem) // (mem_bits // 8) + 8, latency=args.latency,
-                   stall=args.stall, waves=args.waves)
+                   waves=args.waves, fast=args.fast)
     t1 = time.perf_counter()
     print(f"[2/3] simulating layers {a}..{b - 1} ({t1 - t0:.1f} s)", file=sys.stderr, flush=True)
-    res = es.run(bytes(mem), base)
+    res = es.run(bytes(mem), base, stall=args.stall)
     t2 = time.perf_counter()
     results = []
     for la in prog["layers"][a:b]:
@@ -180,6 +180,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the golden model)")
     p.add_argument("--waves", action="store_true", help="write an FST trace (build/MODEL/sim)")
     p.add_argument("--latency", type=int, default=2, help="memory latency in cycles (default 2)")
+    p.add_argument("--fast", action="store_true",
+                   help="compile the model with -O2 (slower build, faster simulation)")
     p.add_argument("--stall", type=int, default=0,
                    help="memory stall probability per 256 requests (default 0)")
     p.set_defaults(func=simulate)

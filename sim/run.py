@@ -23,7 +23,7 @@ class EngineSim:
     program the engine can run whose image fits ``words``."""
 
     def __init__(self, rtl: Path, work: Path, *, addr_bits: int, mem_bits: int, words: int,
-                 latency: int = 2, stall: int = 0, waves: bool = False) -> None:
+                 latency: int = 2, waves: bool = False, fast: bool = False) -> None:
         from cocotb_tools.runner import get_runner
 
         from sim.toolchain import apply_tool_env, require
@@ -35,12 +35,15 @@ class EngineSim:
         tb = write_tb(work)
         self.runner = get_runner("verilator")
         params = tb_parameters(addr_bits=addr_bits, mem_bits=mem_bits, words=words,
-                               latency=latency, stall=stall)
+                               latency=latency)
         from rtl_gen.build import LINT_WAIVERS
 
         # --timing runs the testbench clock in the model (C++20 coroutines: the wheel was
         # configured without the flag GCC needs)
-        args = ["--timing", "-CFLAGS", "-std=c++20 -fcoroutines", "-Wno-fatal", *[f"-Wno-{w}" for w in LINT_WAIVERS],
+        # fast: optimise the model's C++ for speed (-O2: a slower build, a faster run; the
+        # default -Os builds quickly for short runs)
+        cflags = "-std=c++20 -fcoroutines" + (" -O2" if fast else "")
+        args = ["--timing", "-CFLAGS", cflags, "-Wno-fatal", *[f"-Wno-{w}" for w in LINT_WAIVERS],
                 "--output-split", "20000", "-O3"]
         if waves:
             args += ["--trace-fst", "--trace-structs"]
@@ -51,8 +54,12 @@ class EngineSim:
         except (SystemExit, Exception) as exc:  # cocotb raises on a failed make
             fail(f"Verilator build failed ({exc}); see {work / 'build.log'}")
 
-    def run(self, image: bytes, base: int, *, max_cycles: int = 100_000_000,
+    def run(self, image: bytes, base: int, *, stall: int = 0, max_cycles: int = 100_000_000,
             tag: str = "run") -> SimResult:
+        """Run the program at ``base`` in ``image``; the memory stalls ``stall``/256 of the
+        requests."""
+        if not 0 <= stall <= 256:
+            fail(f"stall must be 0..256 (per 256 requests), got {stall}")
         if len(image) > self.words * self.mem_bits // 8:
             fail(f"memory image of {len(image)} bytes exceeds the testbench's "
                  f"{self.words} words")
@@ -63,7 +70,8 @@ class EngineSim:
             f.unlink(missing_ok=True)
         write_memh(memf, image, self.mem_bits)
         os.environ["N2UQ_MAX_CYCLES"] = str(max_cycles)
-        plus = [f"+mem={memf}", f"+dump={dump}", f"+cycles={cyc}", f"+base={base}"]
+        plus = [f"+mem={memf}", f"+dump={dump}", f"+cycles={cyc}", f"+base={base}",
+                f"+stall={stall}", f"+dump_words={-(-len(image) // (self.mem_bits // 8))}"]
         try:
             res = self.runner.test(test_module="cocotb_engine", hdl_toplevel="tb_top",
                                    build_dir=self.work / "build", test_dir=SIM_DIR,

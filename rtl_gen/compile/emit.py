@@ -149,9 +149,9 @@ def _descriptors(program: Program, img: MemoryImage, prog: dict, w: dict,
     hdr = img.alloc("engine.program", "descriptors", (1 + nd * len(program.layers)) * 8)
     spec = engine_spec(program, w, img.end // img.word_bytes)
     if shared is not None:
-        spec = union_spec([shared, spec])
-        if spec != shared:
+        if union_spec([shared, spec]) != shared or spec.addr_bits > shared.addr_bits:
             fail(f"program {program.graph.model} does not fit the shared engine")
+        spec = shared
     slots = [len(program.layers)]
     for layer, entry in zip(program.layers, prog["layers"], strict=True):
         f = layer_fields(program, layer, img, spec, epilogue_consts(program, layer, w["fixed"]))

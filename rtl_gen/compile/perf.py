@@ -66,24 +66,31 @@ class EngineCosts:
     pool_latency: int  # pool unit + epilogue
 
 
-def engine_costs(program: Program) -> EngineCosts:
+def engine_costs(program: Program, spec=None) -> EngineCosts:
+    """The costs of the engine generated for ``program``, or of the (shared) engine
+    ``spec`` it runs on (rtl_gen/compile/descriptor.py ``union_spec``)."""
     from rtl_gen.compile.descriptor import _COMMON, _WRITER, _outputs, param_fields
     from rtl_gen.generate import widths
     from rtl_gen.hw.datapath import Datapath
 
-    cfg, w = program.config, widths(program)
-    writers = set()
-    for layer in program.layers:
-        try:
-            outs = _outputs(program, layer)
-        except N2UQError:
-            outs = {}
-        writers |= {(src, storage_bits(program.graph.node(n).type.bits))
-                    for n, src in outs.items()}
+    cfg = program.config
+    if spec is not None:
+        w, n_writers = spec.w, len(spec.writers)
+    else:
+        w = widths(program)
+        writers = set()
+        for layer in program.layers:
+            try:
+                outs = _outputs(program, layer)
+            except N2UQError:
+                outs = {}
+            writers |= {(src, storage_bits(program.graph.node(n).type.bits))
+                        for n, src in outs.items()}
+        n_writers = len(writers)
     dp = Datapath(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, ow_bits=w["ow"], acc_bits=w["acc"],
                   fixed_bits=w["fixed"], mult_bits=w["mult"], bias_bits=w["bias"],
                   param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]))
-    return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * len(writers),
+    return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * n_writers,
                        len(param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))), dp.latency,
                        1 + dp.ext_latency)
 
@@ -137,8 +144,9 @@ def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
                      groups * port + (groups - 1) * load + setup, predicted, ideal, groups * wwords * mb, ins, outs)
 
 
-def program_perf(program: Program) -> list[LayerPerf]:
-    costs = engine_costs(program)
+def program_perf(program: Program, spec=None) -> list[LayerPerf]:
+    """Predicted cycles of every layer on the program's own engine or on ``spec``."""
+    costs = engine_costs(program, spec)
     return [layer_perf(program, layer, costs) for layer in program.layers]
 
 
