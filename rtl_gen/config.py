@@ -22,6 +22,8 @@ TARGETS: dict[str, dict] = {
                  "clock_mhz": 100.0},
     "ice40-up5k": {"pe": 4, "simd": 8, "abuf_bits": 1 << 16, "mem_bits": 32,
                    "clock_mhz": 24.0},
+    "ice40-hx8k": {"pe": 4, "simd": 16, "abuf_bits": 1 << 16, "mem_bits": 32,
+                   "clock_mhz": 48.0},
     "generic": {"pe": 16, "simd": 32, "abuf_bits": 1 << 20, "mem_bits": 64,
                 "clock_mhz": 100.0},
 }
@@ -72,4 +74,5 @@ class EngineConfig:
 
 # rough upper bounds on the array size each device can hold (about 8 LUT4 per W2A2 MAC
 # plus the rest of the engine); synthesis (--fit, issue 6) refines them
-MAX_MACS = {"ecp5-85k": 4096, "ecp5-25k": 1024, "ice40-up5k": 256, "generic": 1 << 16}
+MAX_MACS = {"ecp5-85k": 4096, "ecp5-25k": 1024, "ice40-up5k": 256, "ice40-hx8k": 512,
+            "generic": 1 << 16}

