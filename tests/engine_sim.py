@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from amaranth.sim import Simulator
-from hw_sim import wishbone_memory
+from hw_sim import run_with_memory
 
 from rtl_gen.compile.descriptor import engine_spec
 from rtl_gen.compile.emit import emit
@@ -45,12 +44,8 @@ def run_engine(prog: Program, x: torch.Tensor, *, latency: int = 2, stall_p: flo
             assert n < max_cycles, f"engine still busy after {n} cycles (layer {layer})"
         starts.append(n)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(wishbone_memory(dut.bus, mem, data_bits=cfg.mem_bits, latency=latency,
-                                    stall_p=stall_p, seed=latency))
-    sim.add_testbench(bench)
-    sim.run()
+    run_with_memory(dut, dut.bus, mem, bench, data_bits=cfg.mem_bits, latency=latency,
+                    stall_p=stall_p, seed=latency)
     out = bytearray(len(blob))
     for a, v in mem.items():
         if a * wb < len(out):

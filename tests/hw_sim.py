@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from amaranth.hdl import Elaboratable
 from amaranth.sim import Simulator
 
 
@@ -89,3 +90,54 @@ def wishbone_memory(bus, mem: dict[int, int], *, data_bits: int, latency: int = 
             ctx.set(bus.stall, int(rng.random() < stall_p))
 
     return proc
+
+
+class OnArbiter(Elaboratable):
+    """``clients`` (components with a ``bus``) sharing one :class:`BusArbiter` ``arb``, whose
+    ``arb.bus`` is the memory side: the test top of arbiter-based tests."""
+
+    def __init__(self, arb, clients: list) -> None:
+        self.arb, self.clients = arb, list(clients)
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Module
+        from amaranth.lib import wiring
+
+        m = Module()
+        m.submodules.arb = self.arb
+        for i, c in enumerate(self.clients):
+            m.submodules[f"c{i}"] = c
+            wiring.connect(m, c.bus, getattr(self.arb, f"port{i}"))
+        return m
+
+
+def run_with_memory(dut, bus, mem: dict[int, int], benches, *, data_bits: int, latency: int,
+                    stall_p: float, seed: int, processes=()) -> None:
+    """Simulate ``dut`` with :func:`wishbone_memory` on ``bus``, the async testbenches
+    ``benches`` (one or a list) and extra ``processes``."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_process(wishbone_memory(bus, mem, data_bits=data_bits, latency=latency,
+                                    stall_p=stall_p, seed=seed))
+    for p in processes:
+        sim.add_process(p)
+    for b in benches if isinstance(benches, list) else [benches]:
+        sim.add_testbench(b)
+    sim.run()
+
+
+async def read_words(ctx, port, count: int, rng, ready_p: float, limit: int = 1 << 30
+                     ) -> tuple[list[int], int]:
+    """Consume ``count`` words from a ``valid``/``ready``/``data`` stream with a random
+    ``ready`` (probability ``ready_p``); returns (words, cycles)."""
+    got, t = [], 0
+    while len(got) < count:
+        r = int(rng.random() < ready_p)
+        ctx.set(port.ready, r)
+        if r and ctx.get(port.valid):
+            got.append(ctx.get(port.data))
+        await ctx.tick()
+        t += 1
+        assert t < limit, "stream stuck"
+    ctx.set(port.ready, 0)
+    return got, t

@@ -6,10 +6,8 @@ from collections import deque
 from itertools import pairwise
 
 import pytest
-from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
-from hw_sim import wishbone_memory
+from hw_sim import OnArbiter, read_words, wishbone_memory
 
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.mem_port import BurstReader, BurstWriter
@@ -18,19 +16,10 @@ MASK = 0xFFFFFFFF
 LIMIT = 4000  # cycles any single wait may take before the test fails
 
 
-class _Top(Elaboratable):
-    def __init__(self, kinds: str, depth: int) -> None:
-        self.arb = BusArbiter(len(kinds), 16, 32, depth=depth)
-        self.clients = [BurstReader(16, 32, count_bits=8, depth=8) if k == "r"
-                        else BurstWriter(16, 32, count_bits=8) for k in kinds]
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.submodules.arb = self.arb
-        for i, c in enumerate(self.clients):
-            m.submodules[f"c{i}"] = c
-            wiring.connect(m, c.bus, getattr(self.arb, f"port{i}"))
-        return m
+def _Top(kinds: str, depth: int) -> OnArbiter:
+    return OnArbiter(BusArbiter(len(kinds), 16, 32, depth=depth),
+                     [BurstReader(16, 32, count_bits=8, depth=8) if k == "r"
+                      else BurstWriter(16, 32, count_bits=8) for k in kinds])
 
 
 async def _wait(ctx, sig) -> int:
@@ -56,17 +45,8 @@ def _reader_bench(c, bursts, got, ready_p, seed):
         for delay, base, count in bursts:
             await ctx.tick().repeat(delay)
             await _start(ctx, c, base, count)
-            n, t = 0, 0
-            while n < count:
-                r = int(rng.random() < ready_p)
-                ctx.set(c.ready, r)
-                if r and ctx.get(c.valid):
-                    got.append(ctx.get(c.data))
-                    n += 1
-                await ctx.tick()
-                t += 1
-                assert t < LIMIT, "reader stuck"
-            ctx.set(c.ready, 0)
+            words, _ = await read_words(ctx, c, count, rng, ready_p, LIMIT)
+            got.extend(words)
         await _wait(ctx, c.idle)
     return bench
 

@@ -4,19 +4,14 @@ latency and random stalls; consumer back-pressure included."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
-from hw_sim import wishbone_memory
+from hw_sim import read_words, run_with_memory
 
 from rtl_gen.hw.mem_port import BurstReader, BurstWriter, MemPortSignature
 
 
 def _sim(dut, mem, bench, *, latency, stall_p, seed):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(wishbone_memory(dut.bus, mem, data_bits=32, latency=latency,
-                                    stall_p=stall_p, seed=seed))
-    sim.add_testbench(bench)
-    sim.run()
+    run_with_memory(dut, dut.bus, mem, bench, data_bits=32, latency=latency, stall_p=stall_p,
+                    seed=seed)
 
 
 @pytest.mark.parametrize(("latency", "stall_p", "ready_p", "depth"),
@@ -35,16 +30,8 @@ def test_burst_reader_streams_every_word_in_order(latency, stall_p, ready_p, dep
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            n, t = 0, 0
-            while n < count:
-                r = int(rng.random() < ready_p)
-                ctx.set(dut.ready, r)
-                if r and ctx.get(dut.valid):
-                    got.append(ctx.get(dut.data))
-                    n += 1
-                await ctx.tick()
-                t += 1
-            ctx.set(dut.ready, 0)
+            words, t = await read_words(ctx, dut, count, rng, ready_p)
+            got.extend(words)
             cycles[count] = t
 
     _sim(dut, mem, bench, latency=latency, stall_p=stall_p, seed=1)

@@ -7,8 +7,7 @@ import random
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from amaranth.sim import Simulator
-from hw_sim import wishbone_memory
+from hw_sim import run_with_memory
 
 from rtl_gen.compile.image import pack, per_word, row_words
 from rtl_gen.hw.row_writer import RowWriter
@@ -17,12 +16,8 @@ BASE = 7  # word address of the tensor
 
 
 def _sim(dut, mem, bench, *, latency, stall_p, seed):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(wishbone_memory(dut.bus, mem, data_bits=dut.mem_bits, latency=latency,
-                                    stall_p=stall_p, seed=seed))
-    sim.add_testbench(bench)
-    sim.run()
+    run_with_memory(dut, dut.bus, mem, bench, data_bits=dut.mem_bits, latency=latency,
+                    stall_p=stall_p, seed=seed)
 
 
 def _jobs(rng, lanes, bits, mem_bits, chans, pixels, values):

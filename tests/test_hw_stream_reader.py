@@ -4,10 +4,8 @@ latency and random stalls, random consumer back-pressure; throughput; credits; e
 import random
 
 import pytest
-from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
-from hw_sim import wishbone_memory
+from hw_sim import OnArbiter, wishbone_memory
 
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.stream_reader import StreamReader
@@ -167,18 +165,9 @@ def test_credits_hold_without_a_consumer():
     assert len(taken) == 5
 
 
-class _Shared(Elaboratable):
-    def __init__(self) -> None:
-        self.arb = BusArbiter(2, 12, 32, depth=4)
-        self.readers = [StreamReader(12, 32, tag_bits=3, depth=6) for _ in range(2)]
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.submodules.arb = self.arb
-        for i, r in enumerate(self.readers):
-            m.submodules[f"r{i}"] = r
-            wiring.connect(m, r.bus, getattr(self.arb, f"port{i}"))
-        return m
+def _Shared() -> OnArbiter:
+    return OnArbiter(BusArbiter(2, 12, 32, depth=4),
+                     [StreamReader(12, 32, tag_bits=3, depth=6) for _ in range(2)])
 
 
 def test_two_readers_share_the_bus_through_the_arbiter():
@@ -188,7 +177,7 @@ def test_two_readers_share_the_bus_through_the_arbiter():
     reqs = [_requests(rng, 120, 0.2, tag_bits=3) for _ in range(2)]
     got: list[list] = [[], []]
     benches = []
-    for i, r in enumerate(top.readers):
+    for i, r in enumerate(top.clients):
         benches += [_producer(r, reqs[i], 0.8, seed=10 + i),
                     _consumer(r, len(reqs[i]), got[i], 0.7, seed=20 + i)]
     _run(top, top.arb.bus, mem, benches, latency=3, stall_p=0.3, seed=4)

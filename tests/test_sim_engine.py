@@ -159,3 +159,4 @@ def test_resnet18_layer_kinds_are_all_covered(bench):
 def test_random_layer_configurations_run_bit_exact(bench, seed):
     cmp, _, _ = _run(bench, f"random{seed}", seed)
     assert cmp.mismatches == 0
+

@@ -289,7 +289,7 @@ def layer_fields(program: Program, layer: Layer, img: MemoryImage, spec: EngineS
     # residual (the add's other operand): same pixels as the output, PE channels per row
     if len(layer.reads) > 1:
         r = g.node(layer.reads[1]).type
-        rp, rw = img.tensor_layout(r)
+        _, rw = img.tensor_layout(r)
         f.update(res_en=1, res_base=img.regions[layer.reads[1]].offset // img.word_bytes,
                  res_wpp=rw, res_epw=per_word(storage_bits(r.bits), cfg.mem_bits),
                  res_mask=(1 << (storage_bits(r.bits) - 1)) if r.signed else 0)

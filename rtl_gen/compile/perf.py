@@ -26,7 +26,7 @@ import numpy as np
 from n2uq_hw.errors import N2UQError
 from rtl_gen.compile.chunks import chunk_count, chunks, fetch_words
 from rtl_gen.compile.image import per_word, row_words, storage_bits
-from rtl_gen.compile.program import Layer, Program, conv_dims
+from rtl_gen.compile.program import Layer, Program
 
 BURST = 6  # cycles from a burst's start to its first word (arbiter, memory, FIFO)
 ISSUE_LATENCY = 6  # fetch-queue pop to the datapath, and the output queue to the writers
@@ -66,6 +66,20 @@ class EngineCosts:
     pool_latency: int  # pool unit + epilogue
 
 
+def _silence(obj, depth: int = 4) -> None:
+    """Mark ``obj`` and its sub-components as deliberately unused (no UnusedElaboratable
+    warnings for a component built only to read its parameters)."""
+    from amaranth.hdl import Elaboratable
+
+    if isinstance(obj, Elaboratable):
+        obj._MustUse__silence = True
+    if depth:
+        for v in vars(obj).values() if hasattr(obj, "__dict__") else ():
+            for x in v if isinstance(v, list) else [v]:
+                if isinstance(x, Elaboratable):
+                    _silence(x, depth - 1)
+
+
 def engine_costs(program: Program, spec=None) -> EngineCosts:
     """The costs of the engine generated for ``program``, or of the (shared) engine
     ``spec`` it runs on (rtl_gen/compile/descriptor.py ``union_spec``)."""
@@ -90,6 +104,7 @@ def engine_costs(program: Program, spec=None) -> EngineCosts:
     dp = Datapath(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, ow_bits=w["ow"], acc_bits=w["acc"],
                   fixed_bits=w["fixed"], mult_bits=w["mult"], bias_bits=w["bias"],
                   param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]))
+    _silence(dp)  # built only for its latencies, never elaborated
     return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * n_writers,
                        len(param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))), dp.latency,
                        1 + dp.ext_latency)

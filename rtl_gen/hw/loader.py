@@ -58,7 +58,7 @@ class Loader(wiring.Component):
             "wt_half": Out(1),
         })
 
-    def elaborate(self, platform) -> Module:  # noqa: C901 - one state machine
+    def elaborate(self, platform) -> Module:
         m = Module()
         sp, wps, d = self.spec, self.wps, self.desc
         ab = sp.addr_bits
@@ -103,55 +103,50 @@ class Loader(wiring.Component):
         def burst(base, count) -> list:
             return [rd.start.eq(1), rd.base.eq(base), rd.count.eq(count)]
 
+        def go(base, count, nxt: str) -> None:
+            """Start a burst once the reader is idle, then receive it in state ``nxt``."""
+            with m.If(rd.idle):
+                m.d.comb += burst(base, count)
+                m.d.sync += idx.eq(0)
+                m.next = nxt
+
+        def receive(strobe, last, nxt: str, en=None) -> None:
+            """Count the burst's items (``strobe``) in ``idx``; item ``last`` ends it."""
+            if en is not None:
+                m.d.comb += en.eq(strobe)
+            with m.If(strobe):
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx == last):
+                    m.next = nxt
+
         with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.comb += burst(self.base, wps)
-                    m.d.sync += [busy.eq(1), done.eq(0), layer.eq(0),
-                                 desc_addr.eq(self.base + wps)]
-                    m.next = "HDR"
-            with m.State("HDR"):
-                with m.If(slot_ok):
-                    m.d.sync += nlayers.eq(slot)
-                    m.next = "DESC_GO"
+            with m.State("IDLE"), m.If(self.start):
+                m.d.comb += burst(self.base, wps)
+                m.d.sync += [busy.eq(1), done.eq(0), layer.eq(0),
+                             desc_addr.eq(self.base + wps)]
+                m.next = "HDR"
+            with m.State("HDR"), m.If(slot_ok):
+                m.d.sync += nlayers.eq(slot)
+                m.next = "DESC_GO"
             with m.State("DESC_GO"):
-                with m.If(rd.idle):
-                    m.d.comb += burst(desc_addr, n_desc * wps)
-                    m.d.sync += idx.eq(0)
-                    m.next = "DESC"
+                go(desc_addr, n_desc * wps, "DESC")
             with m.State("DESC"):
-                with m.If(slot_ok):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.Switch(idx):
-                        for i, f in enumerate(sp.desc_fields):
-                            with m.Case(i):
-                                m.d.sync += getattr(d, f).eq(slot)
-                    with m.If(idx == n_desc - 1):
-                        m.next = "CHUNK_GO"
+                with m.If(slot_ok), m.Switch(idx):
+                    for i, f in enumerate(sp.desc_fields):
+                        with m.Case(i):
+                            m.d.sync += getattr(d, f).eq(slot)
+                receive(slot_ok, n_desc - 1, "CHUNK_GO")
             with m.State("CHUNK_GO"):
-                with m.If(rd.idle):
-                    m.d.comb += burst(d.chunk_base, d.chunks * wps)
-                    m.d.sync += idx.eq(0)
-                    m.next = "CHUNK"
+                go(d.chunk_base, d.chunks * wps, "CHUNK")
             with m.State("CHUNK"):
-                m.d.comb += self.chunk_en.eq(slot_ok)
-                with m.If(slot_ok):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == d.chunks - 1):
-                        m.next = "ABUF_GO"
+                receive(slot_ok, d.chunks - 1, "ABUF_GO", self.chunk_en)
             with m.State("ABUF_GO"):
                 with m.If(~d.abuf):
                     m.next = "LAYER_GO"
-                with m.Elif(rd.idle):
-                    m.d.comb += burst(d.in_base, d.in_words)
-                    m.d.sync += idx.eq(0)
-                    m.next = "ABUF"
+                with m.Else():
+                    go(d.in_base, d.in_words, "ABUF")
             with m.State("ABUF"):
-                m.d.comb += self.abuf_en.eq(word)
-                with m.If(word):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == d.in_words - 1):
-                        m.next = "LAYER_GO"
+                receive(word, d.in_words - 1, "LAYER_GO", self.abuf_en)
             with m.State("LAYER_GO"):
                 m.d.comb += self.layer_go.eq(1)
                 m.d.sync += [grp.eq(0), paddr.eq(d.pbase), waddr.eq(d.wbase)]
@@ -174,28 +169,21 @@ class Loader(wiring.Component):
             with m.State("W_GO"):
                 with m.If(d.blocks == 0):
                     m.next = "GRP_DONE"
-                with m.Elif(rd.idle):
-                    m.d.comb += burst(waddr, d.blocks * self.wpb)
-                    m.d.sync += idx.eq(0)
-                    m.next = "WEIGHTS"
+                with m.Else():
+                    go(waddr, d.blocks * self.wpb, "WEIGHTS")
             with m.State("WEIGHTS"):
-                m.d.comb += self.wt_en.eq(word)
-                with m.If(word):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == d.blocks * self.wpb - 1):
-                        m.next = "GRP_DONE"
+                receive(word, d.blocks * self.wpb - 1, "GRP_DONE", self.wt_en)
             with m.State("GRP_DONE"):
                 m.d.sync += [shadow_full.eq(1), grp.eq(grp + 1),
                              paddr.eq(paddr + group_slots), waddr.eq(waddr + d.blocks * self.wpb)]
                 m.next = "GRP"
-            with m.State("WAIT_DONE"):
-                with m.If(self.layer_done):
-                    m.d.sync += [layer.eq(layer + 1), desc_addr.eq(desc_addr + n_desc * wps)]
-                    with m.If(layer == nlayers - 1):
-                        m.d.sync += [busy.eq(0), done.eq(1)]
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "DESC_GO"
+            with m.State("WAIT_DONE"), m.If(self.layer_done):
+                m.d.sync += [layer.eq(layer + 1), desc_addr.eq(desc_addr + n_desc * wps)]
+                with m.If(layer == nlayers - 1):
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "DESC_GO"
         return m
 
     @property
@@ -206,7 +194,7 @@ class Loader(wiring.Component):
         return row_words(self.spec.pe * self.spec.simd, self.spec.w_bits, self.spec.mem_bits)
 
 
-def WeightBufferShape(spec: EngineSpec) -> int:  # noqa: N802 - a size, named like the buffer
+def WeightBufferShape(spec: EngineSpec) -> int:
     """Word addresses of one weight-buffer half (``w_addr``'s range)."""
     from rtl_gen.compile.image import row_words
 
