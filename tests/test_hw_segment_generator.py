@@ -8,7 +8,7 @@ from ir_fixtures import small_graph
 
 from rtl_gen.compile.chunks import chunks, lane_terms
 from rtl_gen.compile.fetch import segments
-from rtl_gen.compile.image import MemoryImage, storage_bits, per_word
+from rtl_gen.compile.image import MemoryImage, per_word, storage_bits
 from rtl_gen.compile.program import compile_layers, conv_dims
 from rtl_gen.config import EngineConfig
 from rtl_gen.hw.segment_generator import SegmentGenerator

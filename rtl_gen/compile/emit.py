@@ -14,10 +14,18 @@ import numpy as np
 from n2uq_hw.errors import fail
 from n2uq_hw.ir.graph import Graph, Node
 from rtl_gen.compile.chunks import chunks, lane_index
+from rtl_gen.compile.descriptor import (
+    EngineSpec,
+    chunk_slots,
+    engine_spec,
+    epilogue_consts,
+    layer_fields,
+    pack_slots,
+    param_fields,
+    param_table,
+    union_spec,
+)
 from rtl_gen.compile.image import MemoryImage, pack, row_words
-from rtl_gen.compile.descriptor import (EngineSpec, chunk_slots, engine_spec,
-                                        epilogue_consts, layer_fields, pack_slots, param_fields,
-                                        param_table, union_spec)
 from rtl_gen.compile.perf import LayerPerf
 from rtl_gen.compile.program import Program, conv_dims
 from rtl_gen.generate import value_bits, widths

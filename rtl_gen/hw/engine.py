@@ -24,8 +24,8 @@ loader last).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, memory, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.descriptor import EngineSpec, slot_words
@@ -75,7 +75,7 @@ class Engine(wiring.Component):
             "busy": Out(1), "done": Out(1), "layer": Out(16),
         })
 
-    def elaborate(self, platform) -> Module:  # noqa: C901 - one wiring diagram
+    def elaborate(self, platform) -> Module:
         m = Module()
         sp, dp = self.spec, self.dp
         pe, simd, ab = sp.pe, sp.simd, sp.addr_bits
@@ -262,11 +262,10 @@ class Engine(wiring.Component):
             # lanes beyond the chunk are idle: xu = 0 (they must not count in xsum)
             with m.If(cur_n <= j):
                 m.d.comb += ops.pad_value[j].eq(0)
-            with m.Else():
-                with m.Switch(ch):
-                    for c in range(4):
-                        with m.Case(c):
-                            m.d.comb += ops.pad_value[j].eq(pads[c])
+            with m.Else(), m.Switch(ch):
+                for c in range(4):
+                    with m.Case(c):
+                        m.d.comb += ops.pad_value[j].eq(pads[c])
         conv_beat = cur_v & is_conv
         idle_lanes = Cat(*[cur_n <= j for j in range(simd)])
         m.d.comb += [ops.valid.eq(conv_beat), ops.lanes.eq(cur_lanes),
