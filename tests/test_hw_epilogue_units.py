@@ -36,7 +36,7 @@ def test_requant_unit_matches_reference(lanes, in_bits, mult_bits, out_bits, see
                     out_bits)
             want.append(y.tolist())
         lo, hi = _lim(out_bits)
-        got = stream(dut, beats, {"shift": shift, "lo": lo, "hi": hi}, {"y": (lanes,)}, 2)
+        got = stream(dut, beats, {"shift": shift, "lo": lo, "hi": hi}, {"y": (lanes,)}, dut.latency)
         assert [g["y"] for g in got] == want, shift
 
 
@@ -54,7 +54,7 @@ def test_add_unit_matches_reference(sa, sb):
     lo, hi = _lim(ob)
     consts = {"a_left": max(sa, 0), "a_right": max(-sa, 0), "b_left": max(sb, 0),
               "b_right": max(-sb, 0), "lo": lo, "hi": hi}
-    got = stream(dut, beats, consts, {"y": (lanes,)}, 1)
+    got = stream(dut, beats, consts, {"y": (lanes,)}, dut.latency)
     assert [g["y"] for g in got] == want
 
 
@@ -74,7 +74,7 @@ def test_rprelu_unit_matches_reference(sa, seed):
         z = torch.where(z >= 0, z, round_shift(z * torch.tensor(sl), sa))
         want.append(sat(z + torch.tensor(b2), ob).tolist())
     lo, hi = _lim(ob)
-    got = stream(dut, beats, {"slope_frac": sa, "lo": lo, "hi": hi}, {"y": (lanes,)}, 2)
+    got = stream(dut, beats, {"slope_frac": sa, "lo": lo, "hi": hi}, {"y": (lanes,)}, dut.latency)
     assert [g["y"] for g in got] == want
 
 

@@ -41,7 +41,7 @@ def test_threshold_unit_one_sided_has_no_neg_port():
     dut = ThresholdUnit(2, 8, 2, two_sided=False)
     assert not hasattr(dut, "neg")
     beats = [{"v": [5, -3], "pos": [[-3, 0, 5], [-2, -2, 7]]}]
-    assert stream(dut, beats, {}, {"code": (2,)}, 1) == [{"code": [3, 0]}]
+    assert stream(dut, beats, {}, {"code": (2,)}, dut.latency) == [{"code": [3, 0]}]
 
 
 def test_threshold_unit_rejects_bad_parameters():

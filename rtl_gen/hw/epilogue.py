@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.add_unit import AddUnit
 from rtl_gen.hw.common import check_int
+from rtl_gen.hw.pipelined import delay_line
 from rtl_gen.hw.requant_unit import RequantUnit
 from rtl_gen.hw.rprelu_unit import RPReLUUnit
 from rtl_gen.hw.threshold_unit import ThresholdUnit
@@ -74,12 +75,8 @@ class Epilogue(wiring.Component):
         for t, u in enumerate(self.thr):
             m.submodules[f"thr{t}"] = u
 
-        def delay(sig, n, name):
-            for i in range(n):
-                r = Signal.like(sig, name=f"{name}_d{i}")
-                m.d.sync += r.eq(sig)
-                sig = r
-            return sig
+        def delay(sig, n, name):  # long wide delays in LUT RAM (pipelined.delay_line)
+            return delay_line(m, sig, n, name)
 
         n = self.lanes
         # requant (or pass the accumulator through, truncated to the fixed width)
