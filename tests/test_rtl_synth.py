@@ -134,12 +134,15 @@ def test_fps_three_ways():
 
 
 def test_sim_utilisation_when_a_simulation_result_exists(tmp_path):
-    rep = {"layers": [{"name": "a", "ideal_cycles": 50.0}, {"name": "b", "ideal_cycles": 10.0}]}
+    rep = {"layers": [{"index": 0, "name": "a", "ideal_cycles": 50.0},
+                      {"index": 1, "name": "b", "ideal_cycles": 10.0}]}
     assert derive.sim_utilisation(tmp_path, rep) is None
-    (tmp_path / "sim").mkdir()
-    (tmp_path / "sim" / "cycles.json").write_text(json.dumps({"layers": {"a": 100, "b": 20}}))
+    (tmp_path / "sim" / "result").mkdir(parents=True)
+    (tmp_path / "sim" / "result" / "result.json").write_text(json.dumps(
+        {"mismatches": 0, "layers": [{"index": 0, "cycles": 100}, {"index": 1, "cycles": 20}]}))
     s = derive.sim_utilisation(tmp_path, rep)
     assert s["utilisation"] == pytest.approx(0.5) and s["layers"]["b"] == pytest.approx(0.5)
+    assert s["mismatches"] == 0
 
 
 def test_estimate_grows_with_the_array_and_falls_back_to_soft_multipliers():

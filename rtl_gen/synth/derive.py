@@ -45,25 +45,27 @@ def fps(rep: dict, fmax_mhz: float, mem_gbps: float) -> dict:
 
 
 def sim_utilisation(build: Path, rep: dict) -> dict | None:
-    """MAC-array utilisation from simulated cycles, if ``build/sim/cycles.json`` exists
-    (``{"layers": {name: cycles}}`` or ``{name: cycles}``): ideal / simulated, in total
-    and per layer."""
-    path = build / "sim" / "cycles.json"
+    """MAC-array utilisation from simulated cycles (ideal / simulated, per layer and over the
+    simulated layers) when ``python -m rtl_gen sim`` has left ``sim/result/result.json`` in
+    the build."""
+    path = build / "sim" / "result" / "result.json"
     if not path.is_file():
         return None
     d = json.loads(path.read_text())
-    cyc = d.get("layers", d)
+    sim = {int(la["index"]): int(la["cycles"]) for la in d.get("layers", [])}
     per, ideal, total = {}, 0.0, 0
     for r in rep["layers"]:
-        if r["name"] in cyc:
-            c = int(cyc[r["name"]])
-            per[r["name"]] = r["ideal_cycles"] / c if c else 0.0
-            ideal += r["ideal_cycles"]
-            total += c
+        c = sim.get(int(r["index"]))
+        if c is None:
+            continue
+        per[r["name"]] = r["ideal_cycles"] / c if c else 0.0
+        ideal += r["ideal_cycles"]
+        total += c
     if not per:
         return None
-    return {"source": str(path.relative_to(build)), "layers": per,
-            "utilisation": ideal / total if total else 0.0, "cycles": total}
+    return {"source": str(path.relative_to(build)), "layers": per, "cycles": total,
+            "utilisation": ideal / total if total else 0.0,
+            "mismatches": d.get("mismatches"), "input": d.get("input")}
 
 
 def lut_per_mac(mac_lut4: int, pe: int, simd: int) -> float:

@@ -79,7 +79,7 @@ def markdown(res: dict) -> str:
                      f"{100 * sim['utilisation']:.1f}% |")
     else:
         lines.append("| MAC-array utilisation (simulation) | no simulation result in the "
-                     "build (`sim/cycles.json`) |")
+                     "build (`python -m rtl_gen sim`) |")
     lines += ["", "| component | LUT4 | FF | carry | BRAM | DSP |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in res["components"]:
