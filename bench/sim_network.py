@@ -21,6 +21,8 @@ def main() -> None:
     p.add_argument("model", nargs="?", default="resnet18_w2a2")
     p.add_argument("--target", default="ecp5-85k")
     p.add_argument("--build", help="build folder to reuse (default: build it here)")
+    p.add_argument("--fast", action="store_true", help="compile the model with -O2 (for long "
+                   "runs: a slower build, a faster simulation)")
     p.add_argument("--json")
     a = p.parse_args()
     build = Path(a.build or f"build/bench_{a.model}_{a.target}")
@@ -29,8 +31,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "rtl_gen", "build", a.model, "--target", a.target,
                         "-o", str(build)], check=True)
     t1 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "rtl_gen", "sim", str(build), "--fast"],
-                       check=False)
+    r = subprocess.run([sys.executable, "-m", "rtl_gen", "sim", str(build),
+                        *(["--fast"] if a.fast else [])], check=False)
     t2 = time.perf_counter()
     res = json.loads((build / "sim" / "result" / "result.json").read_text())
     out = {"model": a.model, "target": a.target, "exit_status": r.returncode,
