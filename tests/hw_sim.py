@@ -141,3 +141,21 @@ async def read_words(ctx, port, count: int, rng, ready_p: float, limit: int = 1 
         assert t < limit, "stream stuck"
     ctx.set(port.ready, 0)
     return got, t
+
+
+async def write_words(ctx, port, words: list[tuple[int, int]], rng, valid_p: float,
+                      limit: int = 1 << 30) -> None:
+    """Offer ``(data, sel)`` words to a ``valid``/``ready`` write stream with a random
+    ``valid`` (probability ``valid_p``) until all are taken."""
+    i, t = 0, 0
+    while i < len(words):
+        v = int(rng.random() < valid_p)
+        ctx.set(port.valid, v)
+        ctx.set(port.data, words[i][0])
+        ctx.set(port.sel, words[i][1])
+        if v and ctx.get(port.ready):
+            i += 1
+        await ctx.tick()
+        t += 1
+        assert t < limit, "writer stuck"
+    ctx.set(port.valid, 0)

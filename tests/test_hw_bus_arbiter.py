@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 from amaranth.sim import Simulator
-from hw_sim import OnArbiter, read_words, wishbone_memory
+from hw_sim import OnArbiter, read_words, wishbone_memory, write_words
 
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.mem_port import BurstReader, BurstWriter
@@ -57,18 +57,7 @@ def _writer_bench(c, bursts, valid_p, seed):
         for delay, base, words in bursts:
             await ctx.tick().repeat(delay)
             await _start(ctx, c, base, len(words))
-            i, t = 0, 0
-            while i < len(words):
-                v = int(rng.random() < valid_p)
-                ctx.set(c.valid, v)
-                ctx.set(c.data, words[i][0])
-                ctx.set(c.sel, words[i][1])
-                if v and ctx.get(c.ready):
-                    i += 1
-                await ctx.tick()
-                t += 1
-                assert t < LIMIT, "writer stuck"
-            ctx.set(c.valid, 0)
+            await write_words(ctx, c, words, rng, valid_p, LIMIT)
         await _wait(ctx, c.idle)
     return bench
 

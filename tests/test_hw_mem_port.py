@@ -4,7 +4,7 @@ latency and random stalls; consumer back-pressure included."""
 import random
 
 import pytest
-from hw_sim import read_words, run_with_memory
+from hw_sim import read_words, run_with_memory, write_words
 
 from rtl_gen.hw.mem_port import BurstReader, BurstWriter, MemPortSignature
 
@@ -55,16 +55,7 @@ def test_burst_writer_writes_every_word_with_byte_enables(latency, stall_p, vali
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        i = 0
-        while i < len(words):
-            v = int(rng.random() < valid_p)
-            ctx.set(dut.valid, v)
-            ctx.set(dut.data, words[i][0])
-            ctx.set(dut.sel, words[i][1])
-            if v and ctx.get(dut.ready):
-                i += 1
-            await ctx.tick()
-        ctx.set(dut.valid, 0)
+        await write_words(ctx, dut, words, rng, valid_p)
         await ctx.tick().until(dut.idle)
 
     _sim(dut, mem, bench, latency=latency, stall_p=stall_p, seed=3)
