@@ -251,3 +251,59 @@ def test_fit_picks_the_largest_array_that_fits_by_estimate(built):
     assert all(not c["fits"] for c in bigger)
     with pytest.raises(N2UQError, match="no PE x SIMD fits"):
         choose(built, rep, t, clock=5000.0, margin=0.15, nodsp=None, engine=False)
+
+
+def _ff(d, q, clk=1, lsr=2):
+    return {"type": "TRELLIS_FF", "parameters": {"CEMUX": "1 ", "CLKMUX": "CLK", "GSR": "DISABLED",
+                                                  "LSRMUX": "LSR", "REGSET": "RESET",
+                                                  "SRMODE": "LSR_OVER_CE"},
+            "port_directions": {"CLK": "input", "DI": "input", "LSR": "input", "Q": "output"},
+            "connections": {"CLK": [clk], "DI": [d], "LSR": [lsr], "Q": [q]}}
+
+
+def _mult_netlist(out_clk=1):
+    """a[0..1] (bits 10, 11) and b[0] (bit 12) registered into a MULT18X18D (registers
+    bits 20, 21, 22), its P0 (bit 30) into a flip-flop (Q: bit 40) read by the module
+    port."""
+    cells = {"fa0": _ff(10, 20), "fa1": _ff(11, 21), "fb0": _ff(12, 22),
+             "fp0": _ff(30, 40, clk=out_clk),
+             "mul": {"type": "MULT18X18D", "parameters": {},
+                     "port_directions": {**{f"A{i}": "input" for i in range(18)},
+                                         **{f"B{i}": "input" for i in range(18)},
+                                         **{f"P{i}": "output" for i in range(36)}},
+                     "connections": {**{f"A{i}": ["0"] for i in range(18)},
+                                     **{f"B{i}": ["0"] for i in range(18)},
+                                     **{f"P{i}": [100 + i] for i in range(36)}}}}
+    c = cells["mul"]["connections"]
+    c["A0"], c["A1"], c["B0"], c["P0"] = [20], [21], [22], [30]
+    ports = {"a": {"direction": "input", "bits": [10, 11]}, "b": {"direction": "input",
+                                                               "bits": [12]},
+             "y": {"direction": "output", "bits": [40]}, "clk": {"direction": "input",
+                                                                "bits": [1]},
+             "rst": {"direction": "input", "bits": [2]}}
+    return {"modules": {"m": {"ports": ports, "cells": cells}}}
+
+
+def test_multiplier_registers_absorb_the_flip_flops_around_it():
+    from rtl_gen.synth.dsp_regs import absorb
+
+    n = _mult_netlist()
+    assert absorb(n) == 1
+    cells = n["modules"]["m"]["cells"]
+    mul = cells["mul"]
+    p = mul["parameters"]
+    assert p["REG_INPUTA_CLK"] == p["REG_INPUTB_CLK"] == p["REG_OUTPUT_CLK"] == "CLK0"
+    assert p["RESETMODE"] == "SYNC" and mul["connections"]["CLK0"] == [1]
+    assert mul["connections"]["RST0"] == [2] and mul["connections"]["CE0"] == ["1"]
+    c = mul["connections"]
+    assert (c["A0"], c["A1"], c["B0"], c["P0"]) == ([10], [11], [12], [40])
+    assert set(cells) == {"mul"}  # input flip-flops unused now, the output one absorbed
+
+
+def test_multiplier_with_mismatched_neighbours_is_left_alone():
+    from rtl_gen.synth.dsp_regs import absorb
+
+    n = _mult_netlist(out_clk=7)  # the result flip-flop runs on another clock
+    before = json.dumps(n, sort_keys=True)
+    assert absorb(n) == 0
+    assert json.dumps(n, sort_keys=True) == before

@@ -39,8 +39,9 @@ class Epilogue(wiring.Component):
         self.rprelu = RPReLUUnit(lanes, fixed_bits, param_bits, fixed_bits)
         self.thr = [ThresholdUnit(lanes, self.value_bits, code_bits, two_sided)
                     for _ in range(2)]
+        # + 1: the thresholds' input (fixed value or accumulator) is registered
         self.latency = (self.requant.latency + self.add.latency + self.rprelu.latency
-                        + self.thr[0].latency)
+                        + 1 + self.thr[0].latency)
         lay = data.ArrayLayout
         p = lay(signed(param_bits), lanes)
         thr = self.thr[0]
@@ -113,16 +114,22 @@ class Epilogue(wiring.Component):
         y3 = Signal(data.ArrayLayout(signed(self.fixed_bits), n))
         for i in range(n):
             m.d.comb += y3[i].eq(Mux(en_rp, rp.y[i], y2_d[i]))
-        # thresholds on the fixed value, or on the raw accumulator without requant
+        # thresholds on the fixed value, or on the raw accumulator without requant; the
+        # choice registered (a select after a select, then a compare, missed 150 MHz)
+        tv = Signal(data.ArrayLayout(signed(self.value_bits), n))
+        tvalid = Signal()
+        m.d.sync += tvalid.eq(rp.out_valid)
+        for i in range(n):
+            m.d.sync += tv[i].eq(Mux(en_rq, y3[i], acc_ddd[i]))
         for t, u in enumerate(self.thr):
-            m.d.comb += u.valid.eq(rp.out_valid)
+            m.d.comb += u.valid.eq(tvalid)
             for i in range(n):
-                m.d.comb += [u.v[i].eq(Mux(en_rq, y3[i], acc_ddd[i])),
+                m.d.comb += [u.v[i].eq(tv[i]),
                              u.pos[i].eq(getattr(self, f"pos{t}")[i])]
                 if self.two_sided:
                     m.d.comb += [u.neg[i].eq(getattr(self, f"neg{t}")[i]),
                                  u.breakpoint[i].eq(getattr(self, f"breakpoint{t}")[i])]
                 m.d.comb += getattr(self, f"code{t}")[i].eq(u.code[i])
-        y3_d = delay(y3, self.thr[0].latency, "y3")
+        y3_d = delay(y3, 1 + self.thr[0].latency, "y3")
         m.d.comb += [self.fixed.eq(y3_d), self.out_valid.eq(self.thr[0].out_valid)]
         return m

@@ -48,9 +48,10 @@ RAM_DELAY = (3, 16)
 
 def delay_line(m: Module, v, n: int, name: str):
     """``v`` (a value or a layout view) delayed by ``n`` cycles, with its shape: registers,
-    or for long wide values a circular buffer of ``n`` words written every cycle (the comb
-    read of the slot about to be overwritten returns the value written ``n`` cycles ago;
-    0 before that, like reset registers)."""
+    or for long wide values a circular buffer of ``n - 1`` words written every cycle and an
+    output register (the comb read of the slot about to be overwritten returns the value
+    written ``n - 1`` cycles ago; 0 before that, like reset registers). The register keeps
+    the RAM's read out of the timing paths behind it."""
     from amaranth.lib import memory
 
     width = len(Value.cast(v))
@@ -60,14 +61,15 @@ def delay_line(m: Module, v, n: int, name: str):
             m.d.sync += r.eq(v)
             v = r
         return v
-    mem = memory.Memory(shape=width, depth=n, init=[])
+    depth = n - 1
+    mem = memory.Memory(shape=width, depth=depth, init=[])
     m.submodules[f"{name}_ram"] = mem
     wp, rp = mem.write_port(), mem.read_port(domain="comb")
-    ptr = Signal(range(n), name=f"{name}_ptr")
-    m.d.sync += ptr.eq(Mux(ptr == n - 1, 0, ptr + 1))
+    ptr = Signal(range(depth), name=f"{name}_ptr")
+    m.d.sync += ptr.eq(Mux(ptr == depth - 1, 0, ptr + 1))
     out = Signal.like(v, name=f"{name}_out")
-    m.d.comb += [wp.addr.eq(ptr), rp.addr.eq(ptr), wp.en.eq(1), wp.data.eq(Value.cast(v)),
-                 Value.cast(out).eq(rp.data)]
+    m.d.comb += [wp.addr.eq(ptr), rp.addr.eq(ptr), wp.en.eq(1), wp.data.eq(Value.cast(v))]
+    m.d.sync += Value.cast(out).eq(rp.data)
     return out
 
 
