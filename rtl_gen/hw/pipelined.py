@@ -158,11 +158,14 @@ def clamp(m: Module, v: Value, lo: Value, hi: Value, *, name: str) -> tuple[Sign
     else:
         big = small = Const(0, 1)
     low = reg(m, v[:w].as_signed() if len(v) >= w else v, f"{name}_low", lo.shape())
-    over = reg(m, big | (~small & (low > hi)), f"{name}_over")
-    under = reg(m, small | (~big & (low < lo)), f"{name}_under")
+    # the limits (per-layer, held by the caller) registered beside the value: a limit from
+    # one far register shared by every lane was the 4x8 datapath's critical path
+    lo_r, hi_r = reg(m, lo, f"{name}_lo"), reg(m, hi, f"{name}_hi")
+    over = reg(m, big | (~small & (low > hi_r)), f"{name}_over")
+    under = reg(m, small | (~big & (low < lo_r)), f"{name}_under")
     low2 = reg(m, low, f"{name}_low2")
     out = Signal(lo.shape(), name=f"{name}_out")
-    m.d.sync += out.eq(Mux(over, hi, Mux(under, lo, low2)))
+    m.d.sync += out.eq(Mux(over, hi_r, Mux(under, lo_r, low2)))
     return out, CLAMP_LATENCY
 
 

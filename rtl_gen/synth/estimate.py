@@ -48,9 +48,15 @@ PACK = {"ecp5": 1.06, "ice40": 1.25}
 #: utilisation above which routing congestion starts to lower it.
 FMAX = {"ecp5": 190.0, "ice40": 60.0}
 CONGESTION = 0.6
-#: LUT4 of the rest of an engine top level (controller, fetch, packer) per lane, an
-#: allowance until the engine top level exists and is measured.
-ENGINE_LUT_PER_LANE = {"ecp5": 120.0, "ice40": 120.0}
+#: The engine around the datapath, (LUT4, FF) = c0 + c_pe * PE + c_simd * SIMD, from the
+#: Yosys run of the resnet18_w2a2 32 x 32 engine on ECP5 (bench/results/
+#: synth_resnet18_default.json): PE-wide parts (pool unit, residual fetch, row writers,
+#: output queue, parameter bank) 18,455 LUT4 / 30,609 FF; SIMD-wide parts (activation
+#: fetch with its lane assemblers, operand stage) 25,687 / 3,985; the rest (loader,
+#: arbiter, weight-buffer logic, descriptors and control) 10,455 / 4,216. iCE40: the same
+#: (no measurement of a whole engine fits one).
+ENGINE_REST = {"ecp5": {"c0": (10455.0, 4216.0), "pe": (577.0, 957.0), "simd": (803.0, 125.0)}}
+ENGINE_REST["ice40"] = ENGINE_REST["ecp5"]
 
 
 @dataclass
@@ -136,12 +142,13 @@ def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: di
     bufs = {"wbuf_bram": 0, "abuf_bram": 0, "spram": 0}
     if engine:
         bufs = buffers(t, pe, simd, w_bits, mem_bits, wbuf_bits, abuf_bits)
-        parts["engine_rest"] = (ENGINE_LUT_PER_LANE[t.family] * pe, 0.5
-                                * ENGINE_LUT_PER_LANE[t.family] * pe)
+        r = ENGINE_REST[t.family]
+        parts["engine_rest"] = tuple(r["c0"][k] + r["pe"][k] * pe + r["simd"][k] * simd
+                                     for k in (0, 1))
     lut = sum(v[0] for v in parts.values()) * PACK[t.family]
     ff = sum(v[1] for v in parts.values())
     util = max(lut / t.lut4, ff / t.ff)
-    fmax = FMAX[t.family] * (1 - 0.5 * max(0.0, util - CONGESTION))
+    fmax = FMAX[t.family] * max(0.1, 1 - 0.5 * max(0.0, util - CONGESTION))
     return Estimate(lut4=round(lut), ff=round(ff), bram=bufs["wbuf_bram"] + bufs["abuf_bram"],
                     dsp=0 if soft else dsp_need, spram=bufs["spram"], fmax_mhz=round(fmax, 1),
                     soft_multipliers=soft,
