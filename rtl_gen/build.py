@@ -24,7 +24,7 @@ from n2uq_hw.reference import run_ir
 from rtl_gen.compile.emit import emit
 from rtl_gen.compile.perf import program_perf
 from rtl_gen.compile.program import compile_layers
-from rtl_gen.config import EngineConfig
+from rtl_gen.config import TARGETS, EngineConfig
 from rtl_gen.engine_model import run_program
 from rtl_gen.generate import components, to_verilog, widths
 from rtl_gen.report import markdown, report
@@ -122,7 +122,8 @@ def _json(path: Path, obj: dict) -> None:
 
 def build(args: argparse.Namespace) -> Path:
     step = Steps(7)
-    cfg = EngineConfig.for_target(args.target, pe=args.pe, simd=args.simd)
+    cfg = EngineConfig.for_target(args.target, pe=args.pe, simd=args.simd,
+                                  epi_lanes=args.epi_lanes)
     graph, name, source = _resolve(args)
     step(f"IR of {name}: {len(graph.nodes)} nodes")
     program = compile_layers(graph, cfg)
@@ -178,7 +179,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_lower_options(p, model_required=False, images=16)
     p.add_argument("--pe", type=int, help="output-channel lanes (default: per target)")
     p.add_argument("--simd", type=int, help="input lanes (default: per target)")
-    p.add_argument("--target", default="generic",
-                   choices=("ecp5-85k", "ecp5-25k", "ice40-up5k", "generic"))
+    p.add_argument("--epi-lanes", type=int, help="serial epilogue lanes, a divisor of PE "
+                   "(default: PE / 4; docs/ARCHITECTURE.md \"Serial epilogue\")")
+    p.add_argument("--target", default="generic", choices=tuple(TARGETS))
     p.add_argument("-o", "--out", help="build folder (default build/MODEL)")
     p.set_defaults(func=lambda a: print(build(a)) or 0)

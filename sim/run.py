@@ -36,6 +36,7 @@ class EngineSim:
         apply_tool_env()
         self.rtl, self.work, self.mem_bits, self.words = rtl, work, mem_bits, words
         self.waves = waves
+        self.simulator = simulator
         work.mkdir(parents=True, exist_ok=True)
         tb = write_tb(work)
         self.runner = get_runner(simulator)
@@ -53,10 +54,17 @@ class EngineSim:
             if waves:
                 args += ["--trace-fst", "--trace-structs"]
         else:
-            args = ["-g2012"]
+            # Verilog-2005 semantics (the last -g wins over the runner's -g2012): Yosys's
+            # Verilog starts every ``always @*`` block with a reg declared ``= 0``, which is
+            # an event at time 0 only under Verilog-2005 rules; under SystemVerilog rules a
+            # block whose inputs never change (a row writer's byte enables at slot 0) stays X
+            args = ["-g2005"]
         try:
             self.runner.build(sources=[rtl, tb], hdl_toplevel="tb_top", build_dir=work / "build",
-                              parameters=params, build_args=args, waves=waves,
+                              parameters=params, build_args=args,
+                              # Icarus: the testbench's own VCD (cocotb's dump module needs
+                              # SystemVerilog)
+                              waves=waves and simulator == "verilator",
                               log_file=work / "build.log", always=False)
         except (SystemExit, RuntimeError, OSError) as exc:  # cocotb: a failed build
             fail(f"{simulator} build failed ({exc}); see {work / 'build.log'}")
@@ -79,10 +87,13 @@ class EngineSim:
         os.environ["N2UQ_MAX_CYCLES"] = str(max_cycles)
         plus = [f"+mem={memf}", f"+dump={dump}", f"+cycles={cyc}", f"+base={base}",
                 f"+stall={stall}", f"+dump_words={-(-len(image) // (self.mem_bits // 8))}"]
+        if self.waves and self.simulator == "icarus":
+            plus.append(f"+vcd={self.work / (tag + '.vcd')}")
         try:
             res = self.runner.test(test_module="cocotb_engine", hdl_toplevel="tb_top",
                                    build_dir=self.work / "build", test_dir=SIM_DIR,
-                                   plusargs=plus, waves=self.waves,
+                                   plusargs=plus,
+                                   waves=self.waves and self.simulator == "verilator",
                                    results_xml=str(self.work / f"{tag}.results.xml"),
                                    log_file=self.work / f"{tag}.log")
         except (SystemExit, RuntimeError, OSError) as exc:

@@ -3,7 +3,8 @@ clock, a pipelined-Wishbone memory and a per-layer cycle log, all in Verilog, so
 simulator runs whole networks without Python in the per-cycle loop (cocotb only starts the
 engine and waits for ``done``).
 
-``+base=N`` is the program header's word address, ``+stall=N`` the stall rate. The memory (``WORDS`` words of ``MEM_BITS``) loads ``+mem=FILE`` (``$readmemh``), acks every
+``+base=N`` is the program header's word address, ``+stall=N`` the stall rate, ``+vcd=FILE``
+a VCD trace (Icarus; Verilator traces through cocotb). The memory (``WORDS`` words of ``MEM_BITS``) loads ``+mem=FILE`` (``$readmemh``), acks every
 accepted request ``LATENCY`` cycles later in order (writes land with their byte enables when
 accepted), and stalls a request with probability ``N / 256`` from a 16-bit LFSR. When
 ``done`` rises it writes the memory (its first ``+dump_words=N`` words) to ``+dump=FILE`` and the cycle each layer started
@@ -22,7 +23,7 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
   always #5 clk = ~clk;
   reg rst = 1'b1;
   reg start = 1'b0;  // driven by cocotb
-  wire busy, done;
+  wire busy, done, overrun;
   wire [15:0] layer;
   wire cyc, stb, we;
   wire [ADDR_BITS-1:0] adr;
@@ -32,12 +33,12 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
   wire ack;
   wire [MEM_BITS-1:0] dat_r;
   engine dut (.clk(clk), .rst(rst), .start(start), .base(base), .busy(busy),
-              .done(done), .layer(layer), .bus__cyc(cyc), .bus__stb(stb), .bus__we(we),
+              .done(done), .overrun(overrun), .layer(layer), .bus__cyc(cyc), .bus__stb(stb), .bus__we(we),
               .bus__adr(adr), .bus__dat_w(dat_w), .bus__sel(sel), .bus__stall(stall),
               .bus__ack(ack), .bus__dat_r(dat_r));
 
   reg [MEM_BITS-1:0] mem [0:WORDS-1];
-  reg [8*256-1:0] mem_file, dump_file, cycles_file;
+  reg [8*256-1:0] mem_file, dump_file, cycles_file, vcd_file;
   reg [31:0] base = 32'd0;
   reg [31:0] stall_p = 32'd0;
   initial begin
@@ -47,6 +48,10 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
       $display("tb_top: +mem=FILE missing"); $finish;
     end
     $readmemh(mem_file, mem);
+    if ($value$plusargs("vcd=%s", vcd_file)) begin  // Icarus traces (sim/run.py)
+      $dumpfile(vcd_file);
+      $dumpvars(0, tb_top);
+    end
   end
 
   // request pipeline: a read's address travels LATENCY stages, then its data and ack (flat
@@ -54,14 +59,18 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
   reg [LATENCY-1:0] pv = {LATENCY{1'b0}};
   reg [ADDR_BITS*LATENCY-1:0] pa = {ADDR_BITS*LATENCY{1'b0}};
   integer i, b;
+  reg [MEM_BITS-1:0] wtmp;
   wire take = cyc & stb & ~stall;
   reg [15:0] lfsr = 16'hACE1;
   always @(posedge clk) begin
     pv <= (pv << 1) | take;
     pa <= (pa << ADDR_BITS) | adr;
-    if (take & we)
+    if (take & we) begin  // merge the enabled bytes into the word, then write it whole
+      wtmp = mem[adr];  // (Icarus drops a non-blocking write to a part of an array word)
       for (b = 0; b < MEM_BITS / 8; b = b + 1)
-        if (sel[b]) mem[adr][b * 8 +: 8] <= dat_w[b * 8 +: 8];
+        if (sel[b]) wtmp[b * 8 +: 8] = dat_w[b * 8 +: 8];
+      mem[adr] <= wtmp;
+    end
     lfsr <= {lfsr[14:0], lfsr[15] ^ lfsr[13] ^ lfsr[12] ^ lfsr[10]};
     stall <= ({24'd0, lfsr[7:0]} < stall_p);
   end
@@ -129,13 +138,24 @@ def write_memh(path: Path, blob: bytes, mem_bits: int) -> None:
 
 
 def read_memh(path: Path, mem_bits: int, size: int) -> bytes:
-    """The first ``size`` bytes of a ``$writememh`` dump (little-endian words)."""
+    """The first ``size`` bytes of a ``$writememh`` dump (little-endian words). Simulators
+    differ in what else they write: Icarus puts ``// 0x...`` address comments between the
+    words, and ``@ADDR`` lines may set the address; X and Z digits read as 0."""
     wb = mem_bits // 8
+    words: dict[int, str] = {}
+    addr = 0
+    for line in path.read_text().splitlines():
+        for tok in line.split("//", 1)[0].split():
+            if tok.startswith("@"):
+                addr = int(tok[1:], 16)
+                continue
+            words[addr] = tok
+            addr += 1
+    n = -(-size // wb)
     out = bytearray()
-    for line in path.read_text().split():
-        if line.startswith(("//", "@")):
-            continue
-        out += bytes.fromhex(line.replace("x", "0").rjust(2 * wb, "0"))[::-1]
-        if len(out) >= size:
-            break
+    for a in range(n):
+        tok = words.get(a, "0")
+        for ch in "xXzZ":
+            tok = tok.replace(ch, "0")
+        out += bytes.fromhex(tok.rjust(2 * wb, "0"))[::-1]
     return bytes(out[:size])

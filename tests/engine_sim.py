@@ -43,6 +43,7 @@ def run_engine(prog: Program, x: torch.Tensor, *, latency: int = 2, stall_p: flo
             n += 1
             assert n < max_cycles, f"engine still busy after {n} cycles (layer {layer})"
         starts.append(n)
+        assert not ctx.get(dut.overrun), "a vector entered the serial epilogue too soon"
 
     run_with_memory(dut, dut.bus, mem, bench, data_bits=cfg.mem_bits, latency=latency,
                     stall_p=stall_p, seed=latency)

@@ -18,7 +18,7 @@ from rtl_gen.generate import widths
 from rtl_gen.hw.datapath import Datapath
 
 
-def _run_layer_on_datapath(prog, layer, env, pe, simd):
+def _run_layer_on_datapath(prog, layer, env, pe, simd, epi_lanes=None):
     g, cfg = prog.graph, prog.config
     w = widths(prog)
     head = g.node(layer.nodes[0])
@@ -26,7 +26,7 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
     dut = Datapath(pe, simd, cfg.a_bits, cfg.w_bits, ow_bits=max(1, layer.plan.ow.bit_length()),
                    acc_bits=w["acc"], fixed_bits=w["fixed"], mult_bits=w["mult"],
                    bias_bits=w["bias"], param_bits=w["param"], code_bits=w["code"],
-                   two_sided=True)
+                   two_sided=True, epi_lanes=epi_lanes)
     x = env[head.inputs[0]][0].numpy()
     k, s, p = (int(head.attrs.get(a, d)) for a, d in (("kernel", 1), ("stride", 1),
                                                          ("padding", 0)))
@@ -74,8 +74,16 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
         if rp is not None:
             ctx.set(dut.slope_frac, int(rp.attrs["slope_frac"]))
         out_i, cur_og, t = 0, -1, 0
+        since_last = dut.groups  # cycles since the last "last" beat (spacing >= groups)
         while out_i < len(order):
             b = sched[t] if t < len(sched) else None
+            if b is not None and b.last and since_last < dut.groups:
+                b = None  # too soon after the previous vector: an idle cycle
+                ctx.set(dut.valid, 0)
+                since_last += 1
+                out_i = collect(ctx, out_i)
+                await ctx.tick()
+                continue
             if b is not None and b.og != cur_og:
                 # a new output-channel group: drain the pipeline, then load its parameters
                 for _ in range(dut.latency + 2):
@@ -103,6 +111,7 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
                                 chan(hw_breakpoint(g, tn), cur_og))
                     else:
                         ctx.set(getattr(dut, f"breakpoint{ti}"), [-(2 ** (tb - 1))] * pe)
+            since_last = 0 if b is not None and b.last else since_last + 1
             if b is not None:
                 ctx.set(dut.valid, 1)
                 for name in ("first", "last", "corr", "dot_shift", "x_shift"):
@@ -119,6 +128,7 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
             await ctx.tick()
 
     def collect(ctx, out_i):
+        assert not ctx.get(dut.overrun), "a vector entered the serial epilogue too soon"
         if res is not None and ctx.get(dut.epi_valid):
             # the residual enters with its accumulator (epi_valid)
             og, pix = order[res_i[0]]
@@ -138,12 +148,14 @@ def _run_layer_on_datapath(prog, layer, env, pe, simd):
     return got, thr_nodes
 
 
-@pytest.mark.parametrize(("seed", "pe", "simd", "which"), [
-    (0, 4, 8, 0),   # image input, int8 weights with zero points, requant -> two-sided codes
-    (1, 3, 16, 1),  # odd 2-bit weights on codes, requant -> residual add -> RPReLU
-    (2, 8, 4, 0),
+@pytest.mark.parametrize(("seed", "pe", "simd", "which", "epi_lanes"), [
+    (0, 4, 8, 0, None),  # image input, int8 weights with zero points, requant -> two-sided
+    (1, 3, 16, 1, None),  # odd 2-bit weights on codes, requant -> residual add -> RPReLU
+    (2, 8, 4, 0, None),
+    (1, 4, 16, 1, 1),  # a serial epilogue: one lane for 4 channels, residual and RPReLU
+    (2, 8, 4, 0, 2),
 ])
-def test_datapath_runs_real_layers_bit_exact(seed, pe, simd, which):
+def test_datapath_runs_real_layers_bit_exact(seed, pe, simd, which, epi_lanes):
     graph = small_graph(seed)
     prog = compile_layers(graph, EngineConfig(pe=pe, simd=simd))
     img = torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (1, 3, 8, 8))).to(
@@ -151,7 +163,7 @@ def test_datapath_runs_real_layers_bit_exact(seed, pe, simd, which):
     env = run_program(prog, img)
     layer = [la for la in prog.layers if la.kind == "conv"][which]
     want = run_layer(prog, layer, env)
-    got, thr = _run_layer_on_datapath(prog, layer, env, pe, simd)
+    got, thr = _run_layer_on_datapath(prog, layer, env, pe, simd, epi_lanes)
     last_fixed = [n for n in layer.nodes if graph.node(n).type.kind == "fixed"]
     if last_fixed:
         w = want[last_fixed[-1]][0].numpy().reshape(got["fixed"].shape)

@@ -23,14 +23,17 @@ def _mismatches(prog, got, env) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize(("seed", "pe", "simd", "mem_bits", "latency", "stall_p"), [
-    (0, 4, 8, 64, 2, 0.1),   # image stem (per-channel pads), residual add, pools, FC
-    (1, 8, 8, 32, 3, 0.3),   # two words per slot, heavier stalls
-    (2, 4, 16, 64, 1, 0.0),  # wider SIMD than channels: lane-filling chunks everywhere
+@pytest.mark.parametrize(("seed", "pe", "simd", "mem_bits", "latency", "stall_p", "epi"), [
+    # image stem (per-channel pads), residual add, pools, FC; a one-lane serial epilogue
+    (0, 4, 8, 64, 2, 0.1, None),
+    (1, 8, 8, 32, 3, 0.3, None),  # two words per slot, heavier stalls
+    # wider SIMD than channels: lane-filling chunks everywhere; a PE-wide epilogue
+    (2, 4, 16, 64, 1, 0.0, 4),
 ])
-def test_engine_runs_the_small_cnn_bit_exact(seed, pe, simd, mem_bits, latency, stall_p):
+def test_engine_runs_the_small_cnn_bit_exact(seed, pe, simd, mem_bits, latency, stall_p, epi):
     graph = small_graph(seed)
-    prog = compile_layers(graph, EngineConfig(pe=pe, simd=simd, mem_bits=mem_bits))
+    prog = compile_layers(graph, EngineConfig(pe=pe, simd=simd, mem_bits=mem_bits,
+                                              epi_lanes=epi))
     x = torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (1, 3, 8, 8))).to(
         torch.uint8)
     got, starts = run_engine(prog, x, latency=latency, stall_p=stall_p)

@@ -93,15 +93,18 @@ def test_resnet20_layers_fuse_the_epilogue_chain():
     assert fused == {n.name for n in graph.nodes} - {graph.input}
 
 
-def test_resnet18_predicted_utilisation_does_not_regress():
-    """The model follows the engine as built (within 2% of Verilator per layer): 78.9% on
-    resnet18_w2a2. Issue 4's 85% goal is not met: the max pool reads its 16-bit input
-    through a one-word-per-cycle fetch (11% of the cycles) and the 8-bit stem's 16 digit
-    passes fill 147 of 160 lanes (docs/BENCHMARKS.md). This guards the measured level."""
+def test_resnet18_predicted_utilisation_meets_the_goal():
+    """Issue 4's goal: at least 85% predicted MAC-array utilisation for resnet18_w2a2 on the
+    default ecp5-85k engine (16 x 32, serial epilogue), from the model that follows the
+    engine within 2% of Verilator per layer. A 32 x 32 array (which does not fit the
+    device) gives 78.8%: the 16-bit max-pool input and the 8-bit stem's digit passes weigh
+    more there (docs/BENCHMARKS.md)."""
     graph = _lowered("resnet18_w2a2", 224)
-    prog = compile_layers(graph, EngineConfig.for_target("ecp5-85k"))
+    cfg = EngineConfig.for_target("ecp5-85k")
+    assert (cfg.pe, cfg.simd, cfg.epi) == (16, 32, 4)
+    prog = compile_layers(graph, cfg)
     s = summary(program_perf(prog), 150.0)
-    assert s["utilisation"] >= 0.78, s
+    assert s["utilisation"] >= 0.85, s
     assert s["macs"] == 1_814_073_344
 
 

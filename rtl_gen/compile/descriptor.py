@@ -72,6 +72,11 @@ class EngineSpec:
     wbuf_blocks: int  # weight blocks per half of the weight buffer
     abuf_words: int
     xu_bits: int  # widest offset activation the operand stage forms
+    epi_lanes: int = 0  # serial epilogue lanes (rtl_gen/hw/datapath.py); 0: pe
+
+    @property
+    def epi(self) -> int:
+        return self.epi_lanes or self.pe
 
     @property
     def w(self) -> dict[str, int]:
@@ -216,7 +221,8 @@ def engine_spec(program: Program, widths: dict[str, int], image_words: int) -> E
     addr_bits = max(12, image_words.bit_length())
     return EngineSpec(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, cfg.mem_bits, addr_bits,
                       tuple(sorted(widths.items())), tuple(sorted(in_bits)),
-                      max(res_bits, default=0), tuple(writers), depth, blocks, abuf, xu)
+                      max(res_bits, default=0), tuple(writers), depth, blocks, abuf, xu,
+                      cfg.epi)
 
 
 def union_spec(specs: list[EngineSpec]) -> EngineSpec:
@@ -225,7 +231,7 @@ def union_spec(specs: list[EngineSpec]) -> EngineSpec:
     largest tables. The array shape and port must agree."""
     first = specs[0]
     for s in specs[1:]:
-        for k in ("pe", "simd", "a_bits", "w_bits", "mem_bits"):
+        for k in ("pe", "simd", "a_bits", "w_bits", "mem_bits", "epi"):
             if getattr(s, k) != getattr(first, k):
                 fail(f"engines differ in {k}: {getattr(s, k)} vs {getattr(first, k)}")
     res = {s.res_bits for s in specs} - {0}
@@ -243,7 +249,7 @@ def union_spec(specs: list[EngineSpec]) -> EngineSpec:
                       tuple(sorted({b for s in specs for b in s.in_bits})), max(res, default=0),
                       tuple(writers), max(s.chunk_depth for s in specs),
                       max(s.wbuf_blocks for s in specs), max(s.abuf_words for s in specs),
-                      max(s.xu_bits for s in specs))
+                      max(s.xu_bits for s in specs), first.epi)
 
 
 def _signed_slot(v: int) -> int:

@@ -5,8 +5,8 @@ when the input fits the activation buffer, the input (one word per cycle, not ov
 then group 0's parameters and weights. Each output-channel group then computes
 ``pixels x per_pixel`` cycles, where a conv pixel costs ``sum over chunks of max(digit
 passes, fetch segments)`` (a chunk's fetch overlaps the previous chunk's beats) and a pool
-pixel one cycle per window position or the words that position reads; then the epilogue
-drains before the next group's parameters are swapped in. While a group computes, the
+pixel one cycle per window position or the words that position reads, and every pixel at
+least the serial epilogue's slices per vector; then the epilogue drains before the next group's parameters are swapped in. While a group computes, the
 memory port carries the next group's parameters and weights, the words a group reads
 directly from memory (inputs that do not fit the buffer, residual rows) and its output
 rows, one word per cycle, so a group takes ``max(compute + drain, port words)``.
@@ -64,6 +64,7 @@ class EngineCosts:
     param_fields: int
     latency: int  # datapath: MAC array + accumulator + epilogue
     pool_latency: int  # pool unit + epilogue
+    epi_groups: int  # slices per vector in the serial epilogue: cycles per pixel at least
 
 
 def _silence(obj, depth: int = 4) -> None:
@@ -103,11 +104,12 @@ def engine_costs(program: Program, spec=None) -> EngineCosts:
         n_writers = len(writers)
     dp = Datapath(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, ow_bits=w["ow"], acc_bits=w["acc"],
                   fixed_bits=w["fixed"], mult_bits=w["mult"], bias_bits=w["bias"],
-                  param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]))
+                  param_bits=w["param"], code_bits=w["code"], two_sided=bool(w["two_sided"]),
+                  epi_lanes=spec.epi if spec is not None else cfg.epi)
     _silence(dp)  # built only for its latencies, never elaborated
     return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * n_writers,
                        len(param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))), dp.latency,
-                       1 + dp.ext_latency)
+                       1 + dp.ext_latency, dp.groups)
 
 
 def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
@@ -149,7 +151,8 @@ def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
         res = math.ceil(cfg.pe * storage_bits(r.bits) / mb)
     writes = sum(max(1, cfg.pe // per_word(storage_bits(g.node(n).type.bits), mb))
                  for n in layer.writes)
-    compute = pixels * per_pixel
+    # the serial epilogue takes a pixel's vector in epi_groups slices (rtl_gen/hw/datapath.py)
+    compute = pixels * max(per_pixel, costs.epi_groups)
     port = pixels * (direct + res + writes)
     drain = (costs.latency if layer.kind == "conv" else costs.pool_latency) + ISSUE_LATENCY
     # every group but the last also carries the next group's parameters and weights

@@ -66,13 +66,14 @@ class Engine(wiring.Component):
         self.dp = Datapath(spec.pe, spec.simd, spec.a_bits, spec.w_bits, ow_bits=w["ow"],
                            acc_bits=w["acc"], fixed_bits=w["fixed"], mult_bits=w["mult"],
                            bias_bits=w["bias"], param_bits=w["param"], code_bits=w["code"],
-                           two_sided=bool(w["two_sided"]))
+                           two_sided=bool(w["two_sided"]), epi_lanes=spec.epi)
         self.thr_bits = self.dp.epi.thr[0].t_bits
         self.n_writers = len(spec.writers)
         super().__init__({
             "bus": Out(MemPortSignature(spec.addr_bits, spec.mem_bits)),
             "start": In(1), "base": In(spec.addr_bits),
             "busy": Out(1), "done": Out(1), "layer": Out(16),
+            "overrun": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -104,6 +105,7 @@ class Engine(wiring.Component):
         wiring.connect(m, loader.bus, arb.ports[len(clients) + 1])
         wiring.connect(m, arb.bus, wiring.flipped(self.bus))
         d = loader.desc  # the current layer's descriptor fields
+        m.d.comb += self.overrun.eq(dp.overrun)
         m.d.comb += [loader.start.eq(self.start), loader.base.eq(self.base),
                      self.busy.eq(loader.busy), self.done.eq(loader.done),
                      self.layer.eq(loader.layer)]
@@ -218,8 +220,17 @@ class Engine(wiring.Component):
             m.d.comb += res_ok.eq(1)
         m.d.comb += credit.eq((pend_out + outq.level < OUT_DEPTH) & res_ok)
         can_pop = Signal()
-        m.d.comb += can_pop.eq(fetch.valid & (~cur_v | end_chunk) & (
+        # a pixel's last chunk waits until the previous pixel's last chunk is at least
+        # dp.groups cycles old: its vector then enters the serial epilogue no sooner (a
+        # chunk's beats issue on consecutive cycles, so pops and last beats are equally spaced)
+        gap = Signal(range(dp.groups + 1), init=dp.groups)
+        spaced = ~fetch.out_tag[1] | (gap == dp.groups)
+        m.d.comb += can_pop.eq(fetch.valid & (~cur_v | end_chunk) & spaced & (
             ~head_first | (credit & (~new_group | ((pend_out == 0) & shadow_full)))))
+        with m.If(can_pop & fetch.out_tag[1]):
+            m.d.sync += gap.eq(1)
+        with m.Elif(gap != dp.groups):
+            m.d.sync += gap.eq(gap + 1)
         start_pix = can_pop & head_first
         m.d.comb += [fetch.ready.eq(can_pop), pb.copy.eq(start_pix & new_group),
                      loader.copied.eq(start_pix & new_group)]

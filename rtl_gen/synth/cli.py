@@ -97,7 +97,8 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
              f"package has {t.pins}")
     est = estimate(t, e["pe"], e["simd"], e["a_bits"], e["w_bits"], rep["widths"],
                    engine=top == "engine", wbuf_bits=rep["buffers"]["wbuf_bits"],
-                   abuf_bits=e["abuf_bits"], mem_bits=e["mem_bits"], nodsp=nodsp)
+                   abuf_bits=e["abuf_bits"], mem_bits=e["mem_bits"], nodsp=nodsp,
+                   epi_lanes=e.get("epi_lanes"))
     use_nodsp = est.soft_multipliers if nodsp is None else nodsp
     out_dir = build / "synth" / t.name
     failed_log = build / "synth" / f"{t.name}.failed.log"

@@ -109,10 +109,12 @@ def buffers(t: Target, pe: int, simd: int, w_bits: int, mem_bits: int, wbuf_bits
 
 def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: dict, *,
              engine: bool = False, wbuf_bits: int = 0, abuf_bits: int = 0,
-             mem_bits: int = 64, nodsp: bool | None = None) -> Estimate:
+             mem_bits: int = 64, nodsp: bool | None = None,
+             epi_lanes: int | None = None) -> Estimate:
     """Resources of the datapath (and, with ``engine``, its buffers and an allowance for
-    the rest of the engine) for ``pe`` x ``simd`` on ``t``. ``nodsp`` None: hard
-    multipliers when enough of them exist, else soft ones."""
+    the rest of the engine) for ``pe`` x ``simd`` on ``t`` with an ``epi_lanes``-wide serial
+    epilogue (None: PE lanes). ``nodsp`` None: hard multipliers when enough of them exist,
+    else soft ones."""
     c = COEF[t.family]
     w = widths
     acc, fx, mult, bias, par = w["acc"], w["fixed"], w["mult"], w["bias"], w["param"]
@@ -123,7 +125,9 @@ def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: di
     dot_bits = a_bits + w_bits + math.ceil(math.log2(max(simd, 1))) if simd > 1 else \
         a_bits + w_bits
     xsum_bits = dot_bits - w_bits
-    dsp_need = pe * (_dsp_tiles(acc, mult, t) + _dsp_tiles(zb, par, t)) + \
+    epi = pe if epi_lanes is None else epi_lanes
+    groups = pe // epi
+    dsp_need = epi * (_dsp_tiles(acc, mult, t) + _dsp_tiles(zb, par, t)) + \
         _dsp_tiles(w["ow"], xsum_bits, t)
     soft = (dsp_need > t.dsp) if nodsp is None else nodsp
     if t.dsp == 0:
@@ -135,9 +139,19 @@ def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: di
     parts = {"mac": (c["mac"][0] * pe * simd * mac_scale + c["xsum"][0] * simd,
                      c["mac"][1] * pe * simd * mac_scale + c["xsum"][1] * simd)}
     for name, meas in measure.items():
-        parts[name] = (c[name][0] * pe * meas, c[name][1] * pe * meas)
+        lanes = pe if name == "accu" else epi
+        parts[name] = (c[name][0] * lanes * meas, c[name][1] * lanes * meas)
+    if groups > 1:
+        # serial epilogue: the vector in (accumulator, residual) and out (value, two codes)
+        # as shift registers, one LUT4 and one flip-flop a bit; per epilogue lane and
+        # parameter bit a groups:1 select (about groups / 2 LUT4s), registered except the
+        # requant's (its unit registers them)
+        par_bits = mult + bias + 3 * par + 2 * (thr_bits + (vb + 1 if w["two_sided"] else 0))
+        late = par_bits - mult - bias
+        io = pe * (acc + 2 * fx + 2 * w["code"])
+        parts["serial"] = (io + epi * par_bits * groups / 2, io + epi * late)
     if soft:
-        parts["multipliers"] = (c["mul"][0] * (pe * (acc * mult + zb * par)
+        parts["multipliers"] = (c["mul"][0] * (epi * (acc * mult + zb * par)
                                                + w["ow"] * xsum_bits), 0.0)
     bufs = {"wbuf_bram": 0, "abuf_bram": 0, "spram": 0}
     if engine:

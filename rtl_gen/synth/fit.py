@@ -45,7 +45,7 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
            nodsp: bool | None, engine: bool) -> dict:
     """The fit record: chosen shape, its estimate and the candidates considered."""
     from n2uq_hw.ir.graph import load_ir
-    from rtl_gen.config import MAX_MACS, TARGETS
+    from rtl_gen.config import MAX_MACS, TARGETS, default_epi_lanes
 
     if not 0 <= margin < 1:
         fail(f"--margin must be in [0, 1), got {margin}")
@@ -60,7 +60,8 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
                 continue
             est = estimate(t, pe, simd, e["a_bits"], e["w_bits"], rep["widths"], engine=engine,
                            wbuf_bits=rep["buffers"]["wbuf_bits"] * pe // e["pe"],
-                           abuf_bits=base["abuf_bits"], mem_bits=base["mem_bits"], nodsp=nodsp)
+                           abuf_bits=base["abuf_bits"], mem_bits=base["mem_bits"], nodsp=nodsp,
+                           epi_lanes=default_epi_lanes(pe))
             if not shortfalls(est, t, margin) and est.fmax_mhz >= clock:
                 rough.append((pe * simd, pe, simd))
     if not rough:
@@ -77,7 +78,7 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
             cfg, w, wbuf, cycles = ex
             est = estimate(t, pe, simd, cfg.a_bits, cfg.w_bits, w, engine=engine,
                            wbuf_bits=wbuf, abuf_bits=cfg.abuf_bits, mem_bits=cfg.mem_bits,
-                           nodsp=nodsp)
+                           nodsp=nodsp, epi_lanes=cfg.epi)
             over = shortfalls(est, t, margin)
             if est.fmax_mhz < clock:
                 over.append(f"Fmax {est.fmax_mhz:g} < {clock:g} MHz")
