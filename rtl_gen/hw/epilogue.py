@@ -19,7 +19,6 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.hw import pipelined as pl
 from rtl_gen.hw.add_unit import AddUnit
 from rtl_gen.hw.common import check_int
-from rtl_gen.hw.pipelined import delay_line
 from rtl_gen.hw.requant_unit import RequantUnit
 from rtl_gen.hw.rprelu_unit import RPReLUUnit
 from rtl_gen.hw.threshold_unit import ThresholdUnit
@@ -86,7 +85,7 @@ class Epilogue(wiring.Component):
             m.submodules[f"thr{t}"] = u
 
         def delay(sig, n, name):  # long wide delays in LUT RAM (pipelined.delay_line)
-            return delay_line(m, sig, n, name)
+            return pl.delay_line(m, sig, n, name)
 
         def param(arr, i, at, name):
             """Lane ``i``'s parameter in ``arr`` for the slice whose data enters a stage
