@@ -109,12 +109,13 @@ def simulate(args: argparse.Namespace) -> int:
     from sim.run import EngineSim
 
     t0 = time.perf_counter()
-    print(f"[1/3] building the Verilator model of {build / 'rtl' / 'engine.v'}", file=sys.stderr,
+    tool = {"verilator": "Verilator", "icarus": "Icarus"}[args.simulator]
+    print(f"[1/3] building the {tool} model of {build / 'rtl' / 'engine.v'}", file=sys.stderr,
           flush=True)
     work = build / "sim"
     es = EngineSim(build / "rtl" / "engine.v", work, addr_bits=ab, mem_bits=mem_bits,
                    words=len(mem) // (mem_bits // 8) + 8, latency=args.latency,
-                   waves=args.waves, fast=args.fast)
+                   waves=args.waves, fast=args.fast, simulator=args.simulator)
     t1 = time.perf_counter()
     print(f"[2/3] simulating layers {a}..{b - 1} ({t1 - t0:.1f} s)", file=sys.stderr, flush=True)
     res = es.run(bytes(mem), base, stall=args.stall)
@@ -171,14 +172,19 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="run a build in Verilator (cocotb) against its golden tensors")
+    p = sub.add_parser("sim", help="run a build in Verilator (or Icarus) through cocotb against "
+                       "its golden tensors")
     p.add_argument("build", metavar="BUILD", help="a build folder (python -m rtl_gen build)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", metavar="IMG", help="an image file (default: the build's input)")
     src.add_argument("--random", type=int, metavar="SEED", help="a random input image")
     p.add_argument("--layers", metavar="A:B", help="simulate layers A..B-1 only (inputs from "
                    "the golden model)")
-    p.add_argument("--waves", action="store_true", help="write an FST trace (build/MODEL/sim)")
+    p.add_argument("--waves", action="store_true", help="write a trace into build/MODEL/sim "
+                   "(FST from Verilator, VCD from Icarus)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                   help="Icarus Verilog: a second opinion on the same Verilog (a few hundred "
+                   "cycles a second: small builds or --layers)")
     p.add_argument("--latency", type=int, default=2, help="memory latency in cycles (default 2)")
     p.add_argument("--fast", action="store_true",
                    help="compile the model with -O2 (slower build, faster simulation)")
