@@ -9,17 +9,18 @@ outputs are written and stays high until the next ``start``. Inside (docs/ARCHIT
   layer input into the activation buffer when it fits, and per output-channel group the
   parameters (into the :class:`ParamBank` shadow) and weights (into the free half of the
   :class:`WeightBuffer`), one group ahead of the computation;
-- the chunk walker sends ``(og, pixel, chunk)`` commands to the activation
+- the :class:`ChunkWalker` sends ``(og, pixel, chunk)`` commands to the activation
   :class:`FetchUnit` (activation buffer or memory port); the beat issuer turns each chunk
   into its digit beats (operand stage + weight block -> :class:`Datapath`), or feeds pool
   layers' chunks to the :class:`PoolUnit`; it starts a pixel only when its residual has
-  arrived (a second fetch unit reads it) and the output queue has room, and a new group
-  only when the epilogue has drained and the group's parameters are loaded;
-- the output walker writes each pixel's rows through one :class:`RowWriter` per (value,
-  width) the program writes.
+  arrived (a second fetch unit reads it, driven by the :class:`ResidualWalker`) and the
+  output queue has room, and a new group only when the epilogue has drained and the group's
+  parameters are loaded;
+- each pixel's rows leave through one :class:`RowWriter` per (value, width) the program
+  writes, at the addresses the :class:`OutputWalker` keeps.
 
 Every memory client shares the port through the :class:`BusArbiter` (writers first, the
-loader last).
+loader last). ``elaborate`` wires the parts; each private ``_<part>`` method builds one.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.descriptor import EngineSpec, slot_words
 from rtl_gen.hw.bus_arbiter import BusArbiter
+from rtl_gen.hw.chunk_walker import ChunkWalker
 from rtl_gen.hw.datapath import Datapath
 from rtl_gen.hw.fetch_unit import FetchUnit
 from rtl_gen.hw.loader import Loader, desc_shape
 from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.operand_stage import OperandStage
+from rtl_gen.hw.output_walker import OutputWalker
 from rtl_gen.hw.param_bank import ParamBank
 from rtl_gen.hw.pool_unit import PoolUnit
+from rtl_gen.hw.residual_walker import ResidualWalker
 from rtl_gen.hw.row_writer import RowWriter
 from rtl_gen.hw.weight_buffer import WeightBuffer
 
@@ -104,12 +108,37 @@ class Engine(wiring.Component):
         fetch_port = arb.ports[len(clients)]
         wiring.connect(m, loader.bus, arb.ports[len(clients) + 1])
         wiring.connect(m, arb.bus, wiring.flipped(self.bus))
-        d = loader.desc  # the current layer's descriptor fields
         m.d.comb += self.overrun.eq(dp.overrun)
         m.d.comb += [loader.start.eq(self.start), loader.base.eq(self.base),
                      self.busy.eq(loader.busy), self.done.eq(loader.done),
                      self.layer.eq(loader.layer)]
-        # ---- activation buffer: the layer input, served like a memory with latency 1 --
+        self._activation_buffer(m, loader, fetch, fetch_port)
+        self._chunk_walker(m, loader, fetch)
+        # ---- parameters, weights ---------------------------------------------------------
+        pb = ParamBank(pe, param_shapes(sp, self.thr_bits))
+        m.submodules.params = pb
+        m.d.comb += [pb.w_en.eq(loader.param_en), pb.w_chan.eq(loader.param_chan),
+                     pb.w_field.eq(loader.param_field), pb.w_data.eq(loader.param_data)]
+        wbuf = WeightBuffer(pe, simd, sp.w_bits, sp.mem_bits, sp.wbuf_blocks)
+        m.submodules.wbuf = wbuf
+        m.d.comb += [wbuf.w_en.eq(loader.wt_en), wbuf.w_addr.eq(loader.wt_addr),
+                     wbuf.w_data.eq(loader.wt_data), wbuf.w_half.eq(loader.wt_half)]
+        # ---- computation: beats into the datapath, its results into the output queue ----
+        outq = fifo.SyncFIFO(width=pe * (dp.fixed_bits + 2 * sp.w["code"]), depth=OUT_DEPTH)
+        m.submodules.outq = outq
+        self._beat_issuer(m, loader, fetch, rfetch, pb, wbuf, outq)
+        self._epilogue_params(m, loader.desc, pb)
+        if rfetch is not None:
+            self._residual_reader(m, loader, rfetch)
+        self._row_writers(m, loader, writers, outq)
+        return m
+
+    def _activation_buffer(self, m: Module, loader: Loader, fetch: FetchUnit,
+                           fetch_port) -> None:
+        """The layer input, served to ``fetch`` like a memory with latency 1 when the
+        descriptor's ``abuf`` says the loader put it on chip; else ``fetch`` reads memory
+        through ``fetch_port``. Also holds ``fetch``'s layer constants."""
+        sp, d = self.spec, loader.desc
         use_abuf = Signal()
         m.d.comb += use_abuf.eq(d.abuf)
         fb = fetch.bus
@@ -137,57 +166,38 @@ class Engine(wiring.Component):
             src = {"epw": "in_epw", "wpp": "in_wpp"}.get(name, name)
             m.d.comb += getattr(fetch, name).eq(getattr(d, src))
         m.d.comb += [fetch.base.eq(Mux(use_abuf, 0, d.in_base)), fetch.sel.eq(d.in_sel)]
-        # ---- layer start: every walker restarts ------------------------------------------
-        go = loader.layer_go
-        # ---- chunk walker ----------------------------------------------------------------
+
+    def _chunk_walker(self, m: Module, loader: Loader, fetch: FetchUnit) -> None:
+        """The layer's chunk table (written by the loader) and the :class:`ChunkWalker`
+        that turns it into ``fetch``'s commands, restarted by the loader's ``layer_go``."""
+        sp, d = self.spec, loader.desc
         chunk_mem = memory.Memory(shape=64, depth=sp.chunk_depth, init=[])
         m.submodules.chunks = chunk_mem
         cwp = chunk_mem.write_port()
         crp = chunk_mem.read_port(domain="comb")
         m.d.comb += [cwp.en.eq(loader.chunk_en), cwp.addr.eq(loader.chunk_addr),
                      cwp.data.eq(loader.chunk_data)]
-        cw_on = Signal()
-        kc = Signal(range(sp.chunk_depth + 1))
-        c_og, c_oy, c_ox = Signal(DIM), Signal(DIM), Signal(DIM)
-        iy0, ix0 = Signal(signed(DIM + 1)), Signal(signed(DIM + 1))
-        cbase = Signal(DIM)
-        m.d.comb += crp.addr.eq(kc)
-        ent = crp.data
-        c0 = Signal(DIM + 1)
-        n_eff = Signal(range(simd + 1))
-        room = Signal(signed(DIM + 2))
-        m.d.comb += [c0.eq(ent[16:32] + cbase), room.eq(d.cin - c0),
-                     # a pool's last channel group may hold fewer than PE channels
-                     n_eff.eq(Mux((d.chan_step != 0) & (room < ent[32:48]), room, ent[32:48]))]
-        last_kc = kc == d.chunks - 1
-        m.d.comb += [fetch.cmd_valid.eq(cw_on), fetch.iy0.eq(iy0), fetch.ix0.eq(ix0),
-                     fetch.ky0.eq(ent[0:8]), fetch.kx0.eq(ent[8:16]), fetch.c0.eq(c0),
-                     fetch.n.eq(n_eff), fetch.tag.eq(Cat(kc == 0, last_kc, ent[48:50], n_eff))]
-        with m.If(go):
-            m.d.sync += [cw_on.eq(1), kc.eq(0), c_og.eq(0), c_oy.eq(0), c_ox.eq(0),
-                         iy0.eq(-d.pad), ix0.eq(-d.pad), cbase.eq(0)]
-        with m.Elif(cw_on & fetch.cmd_ready):
-            m.d.sync += kc.eq(kc + 1)
-            with m.If(last_kc):
-                m.d.sync += [kc.eq(0), c_ox.eq(c_ox + 1), ix0.eq(ix0 + d.stride)]
-                with m.If(c_ox == d.ow - 1):
-                    m.d.sync += [c_ox.eq(0), ix0.eq(-d.pad), c_oy.eq(c_oy + 1),
-                                 iy0.eq(iy0 + d.stride)]
-                    with m.If(c_oy == d.oh - 1):
-                        m.d.sync += [c_oy.eq(0), iy0.eq(-d.pad), c_og.eq(c_og + 1),
-                                     cbase.eq(cbase + d.chan_step)]
-                        with m.If(c_og == d.groups - 1):
-                            m.d.sync += cw_on.eq(0)
-        # ---- parameters, weights ---------------------------------------------------------
-        pb = ParamBank(pe, param_shapes(sp, self.thr_bits))
-        m.submodules.params = pb
-        m.d.comb += [pb.w_en.eq(loader.param_en), pb.w_chan.eq(loader.param_chan),
-                     pb.w_field.eq(loader.param_field), pb.w_data.eq(loader.param_data)]
-        wbuf = WeightBuffer(pe, simd, sp.w_bits, sp.mem_bits, sp.wbuf_blocks)
-        m.submodules.wbuf = wbuf
-        m.d.comb += [wbuf.w_en.eq(loader.wt_en), wbuf.w_addr.eq(loader.wt_addr),
-                     wbuf.w_data.eq(loader.wt_data), wbuf.w_half.eq(loader.wt_half)]
-        # ---- beat issuer -----------------------------------------------------------------
+        cw = ChunkWalker(sp.simd, sp.chunk_depth, DIM, len(d.cin))
+        m.submodules.chunk_walker = cw
+        for name in ("pad", "stride", "cin", "chan_step", "chunks", "ow", "oh", "groups"):
+            m.d.comb += getattr(cw, name).eq(getattr(d, name))
+        m.d.comb += [cw.go.eq(loader.layer_go), crp.addr.eq(cw.addr), cw.entry.eq(crp.data),
+                     cw.cmd_ready.eq(fetch.cmd_ready), fetch.cmd_valid.eq(cw.cmd_valid),
+                     fetch.iy0.eq(cw.iy0), fetch.ix0.eq(cw.ix0), fetch.ky0.eq(cw.ky0),
+                     fetch.kx0.eq(cw.kx0), fetch.c0.eq(cw.c0), fetch.n.eq(cw.n),
+                     fetch.tag.eq(Cat(cw.first, cw.last, cw.phase, cw.n))]
+
+    def _beat_issuer(self, m: Module, loader: Loader, fetch: FetchUnit,
+                     rfetch: FetchUnit | None, pb: ParamBank, wbuf: WeightBuffer,
+                     outq: fifo.SyncFIFO) -> None:
+        """Pops ``fetch``'s chunks and issues each one's digit beats (operand stage + weight
+        block -> datapath), or a pool layer's chunk into the :class:`PoolUnit`. A pixel's
+        first chunk waits for output-queue room (and its residual row); a group's first
+        pixel also for the epilogue to drain and the group's parameters (then the shadow is
+        copied); a pixel's last chunk for the serial epilogue's spacing."""
+        sp, dp, d = self.spec, self.dp, loader.desc
+        pe, simd = sp.pe, sp.simd
+        go = loader.layer_go
         xu_bits = max(sp.xu_bits, max(sp.in_bits))
         ops = OperandStage(simd, max(sp.in_bits), sp.a_bits, xu_bits)
         m.submodules.ops = ops
@@ -207,8 +217,6 @@ class Engine(wiring.Component):
         is_conv = d.kind == 0
         end_chunk = Signal()
         m.d.comb += end_chunk.eq(cur_v & (dg == d.x_digits - 1) & (eg == d.w_digits - 1))
-        outq = fifo.SyncFIFO(width=pe * (dp.fixed_bits + 2 * sp.w["code"]), depth=OUT_DEPTH)
-        m.submodules.outq = outq
         shadow_full = loader.shadow_full
         head_first = fetch.out_tag[0]
         new_group = pix == 0
@@ -258,6 +266,10 @@ class Engine(wiring.Component):
                 m.d.sync += eg.eq(eg + 1)
         with m.If(go):
             m.d.sync += [pix.eq(0), cur_v.eq(0), grp_par.eq(0)]
+        # pixels started and not yet out of the datapath / their residual not yet used
+        res_pop = dp.epi_valid & (d.res_en)
+        m.d.sync += [pend_out.eq(pend_out + start_pix - dp.out_valid),
+                     pend_res.eq(pend_res + (start_pix & (d.res_en)) - res_pop)]
         # pad values: lane j of a chunk is channel (phase + j) mod cin (cin <= 4 when they
         # differ per channel, rtl_gen/compile/descriptor.py)
         pads = [d.pad0, d.pad1, d.pad2, d.pad3]
@@ -301,7 +313,11 @@ class Engine(wiring.Component):
                      pool.mask.eq(d.flip_mask), pool.x.eq(Cat(*[cur_lanes[j] for j in range(pe)])),
                      pool.pad.eq(cur_pad[:pe]),
                      dp.ext_valid.eq(pool.out_valid), dp.ext_acc.eq(pool.y)]
-        # ---- epilogue constants and parameters ---------------------------------------------
+
+    def _epilogue_params(self, m: Module, d, pb: ParamBank) -> None:
+        """The epilogue's layer constants (descriptor ``d``) and the group's per-channel
+        parameters (the active half of ``pb``)."""
+        sp, dp, pe = self.spec, self.dp, self.spec.pe
         for name in ("en_requant", "en_add", "en_rprelu", "shift", "rq_lo", "rq_hi", "add_lo",
                      "add_hi", "rp_lo", "rp_hi", "a_left", "a_right", "b_left", "b_right",
                      "slope_frac"):
@@ -319,38 +335,36 @@ class Engine(wiring.Component):
                 if sp.w["two_sided"]:
                     m.d.comb += getattr(dp, f"breakpoint{t}")[lane].eq(
                         getattr(pb, f"bp{t}")[lane])
-        # ---- residual reader ---------------------------------------------------------------
-        if rfetch is not None:
-            r_og, r_oy, r_ox, r_c0 = Signal(DIM), Signal(DIM), Signal(DIM), Signal(DIM + 1)
-            r_on = Signal()
-            r_room = Signal(signed(DIM + 2))
-            m.d.comb += r_room.eq(d.o - r_c0)
-            m.d.comb += [rfetch.cin.eq(d.o), rfetch.k.eq(1), rfetch.h.eq(d.oh),
-                         rfetch.w.eq(d.ow), rfetch.epw.eq(d.res_epw), rfetch.wpp.eq(d.res_wpp),
-                         rfetch.base.eq(d.res_base), rfetch.sel.eq(0),
-                         rfetch.cmd_valid.eq(r_on), rfetch.iy0.eq(r_oy), rfetch.ix0.eq(r_ox),
-                         rfetch.ky0.eq(0), rfetch.kx0.eq(0), rfetch.c0.eq(r_c0),
-                         rfetch.n.eq(Mux(r_room < pe, r_room, pe)), rfetch.tag.eq(0)]
-            with m.If(go):
-                m.d.sync += [r_on.eq(d.res_en), r_og.eq(0), r_oy.eq(0),
-                             r_ox.eq(0), r_c0.eq(0)]
-            with m.Elif(r_on & rfetch.cmd_ready):
-                m.d.sync += r_ox.eq(r_ox + 1)
-                with m.If(r_ox == d.ow - 1):
-                    m.d.sync += [r_ox.eq(0), r_oy.eq(r_oy + 1)]
-                    with m.If(r_oy == d.oh - 1):
-                        m.d.sync += [r_oy.eq(0), r_og.eq(r_og + 1), r_c0.eq(r_c0 + pe)]
-                        with m.If(r_og == d.groups - 1):
-                            m.d.sync += r_on.eq(0)
-            rmask = d.res_mask[:sp.res_bits]
-            for lane in range(pe):
-                v = rfetch.out_lanes[lane]
-                m.d.comb += dp.residual[lane].eq((v ^ rmask) - rmask)
-            m.d.comb += rfetch.ready.eq(dp.epi_valid & (d.res_en))
-        res_pop = dp.epi_valid & (d.res_en)
-        m.d.sync += [pend_out.eq(pend_out + start_pix - dp.out_valid),
-                     pend_res.eq(pend_res + (start_pix & (d.res_en)) - res_pop)]
-        # ---- results -> output queue -> row writers ------------------------------------------
+
+    def _residual_reader(self, m: Module, loader: Loader, rfetch: FetchUnit) -> None:
+        """The :class:`ResidualWalker`'s commands into ``rfetch`` (the residual tensor's
+        layout), its rows (sign-corrected by ``res_mask``) into the epilogue, one per
+        vector that enters it."""
+        sp, dp, d, pe = self.spec, self.dp, loader.desc, self.spec.pe
+        rw = ResidualWalker(pe, DIM, len(d.o))
+        m.submodules.residual_walker = rw
+        m.d.comb += [rw.go.eq(loader.layer_go), rw.res_en.eq(d.res_en), rw.o.eq(d.o),
+                     rw.oh.eq(d.oh), rw.ow.eq(d.ow), rw.groups.eq(d.groups),
+                     rw.cmd_ready.eq(rfetch.cmd_ready)]
+        m.d.comb += [rfetch.cin.eq(d.o), rfetch.k.eq(1), rfetch.h.eq(d.oh),
+                     rfetch.w.eq(d.ow), rfetch.epw.eq(d.res_epw), rfetch.wpp.eq(d.res_wpp),
+                     rfetch.base.eq(d.res_base), rfetch.sel.eq(0),
+                     rfetch.cmd_valid.eq(rw.cmd_valid), rfetch.iy0.eq(rw.iy0),
+                     rfetch.ix0.eq(rw.ix0), rfetch.ky0.eq(0), rfetch.kx0.eq(0),
+                     rfetch.c0.eq(rw.c0), rfetch.n.eq(rw.n), rfetch.tag.eq(0)]
+        rmask = d.res_mask[:sp.res_bits]
+        for lane in range(pe):
+            v = rfetch.out_lanes[lane]
+            m.d.comb += dp.residual[lane].eq((v ^ rmask) - rmask)
+        m.d.comb += rfetch.ready.eq(dp.epi_valid & (d.res_en))
+
+    def _row_writers(self, m: Module, loader: Loader, writers: list[RowWriter],
+                     outq: fifo.SyncFIFO) -> None:
+        """Datapath results -> output queue -> one row per pixel into every enabled
+        writer, at the :class:`OutputWalker`'s addresses; the layer is done when the last
+        row is taken and every writer is idle."""
+        sp, dp, d, pe = self.spec, self.dp, loader.desc, self.spec.pe
+        go = loader.layer_go
         fbits, cbits = dp.fixed_bits, sp.w["code"]
         m.d.comb += [outq.w_en.eq(dp.out_valid),
                      outq.w_data.eq(Cat(dp.fixed.as_value(), dp.code0.as_value(),
@@ -358,54 +372,34 @@ class Engine(wiring.Component):
         qd = outq.r_data
         srcs = {"fixed": (0, fbits), "code0": (pe * fbits, cbits),
                 "code1": (pe * (fbits + cbits), cbits)}
-        o_og, o_pix = Signal(DIM), Signal(2 * DIM)
-        o_on = Signal()
+        ow = OutputWalker(pe, [wr.epw for wr in writers], sp.addr_bits, DIM, len(d.oh))
+        m.submodules.output_walker = ow
         wr_en = [getattr(d, f"wr{i}_en") for i in range(len(writers))]
         all_ready = Signal()
         m.d.comb += all_ready.eq(Cat(*[wr.ready | ~en for wr, en in zip(writers, wr_en,
                                                                           strict=True)]).all())
         pop_out = Signal()
-        m.d.comb += [pop_out.eq(outq.r_rdy & all_ready), outq.r_en.eq(pop_out)]
-        last_pix = o_pix == d.oh * d.ow - 1
+        m.d.comb += [pop_out.eq(outq.r_rdy & all_ready), outq.r_en.eq(pop_out),
+                     ow.go.eq(go), ow.pop.eq(pop_out), ow.oh.eq(d.oh), ow.ow.eq(d.ow),
+                     ow.groups.eq(d.groups)]
         for i, (wr, (src, bits)) in enumerate(zip(writers, sp.writers, strict=True)):
             off, eb = srcs[src]
-            pix_off, word_off = Signal(ab), Signal(ab)
-            slot = Signal(range(wr.epw))
-            base, wpp = getattr(d, f"wr{i}_base"), getattr(d, f"wr{i}_wpp")
-            gwords, epw = getattr(d, f"wr{i}_gwords"), getattr(d, f"wr{i}_epw")
-            rowwords = getattr(d, f"wr{i}_rowwords")
-            left = Signal(signed(ab + 1))
+            for name in ("wpp", "gwords", "epw"):
+                m.d.comb += getattr(ow, f"wr{i}_{name}").eq(getattr(d, f"wr{i}_{name}"))
+            pix_off, word_off = getattr(ow, f"wr{i}_pix_off"), getattr(ow, f"wr{i}_word_off")
+            base, rowwords = getattr(d, f"wr{i}_base"), getattr(d, f"wr{i}_rowwords")
+            left = Signal(signed(sp.addr_bits + 1))
             m.d.comb += left.eq(rowwords - word_off)
             m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & wr_en[i]),
-                         wr.addr.eq(base + pix_off + word_off), wr.slot0.eq(slot),
+                         wr.addr.eq(base + pix_off + word_off),
+                         wr.slot0.eq(getattr(ow, f"wr{i}_slot")),
                          wr.words.eq(Mux(left < wr.row_words, left, wr.row_words))]
             for lane in range(pe):
                 v = qd[off + lane * eb: off + (lane + 1) * eb]
                 # fixed values sign-extend (or truncate) to the tensor's stored width
                 m.d.comb += wr.row[lane].eq(v.as_signed() if src == "fixed" else v)
-            with m.If(go):
-                m.d.sync += [pix_off.eq(0), word_off.eq(0), slot.eq(0)]
-            with m.Elif(pop_out):
-                m.d.sync += pix_off.eq(pix_off + wpp)
-                with m.If(last_pix):
-                    m.d.sync += pix_off.eq(0)
-                    with m.If(gwords != 0):
-                        m.d.sync += word_off.eq(word_off + gwords)
-                    with m.Elif(slot + pe == epw):
-                        m.d.sync += [slot.eq(0), word_off.eq(word_off + 1)]
-                    with m.Else():
-                        m.d.sync += slot.eq(slot + pe)
-        with m.If(go):
-            m.d.sync += [o_on.eq(1), o_og.eq(0), o_pix.eq(0)]
-        with m.Elif(pop_out):
-            m.d.sync += o_pix.eq(o_pix + 1)
-            with m.If(last_pix):
-                m.d.sync += [o_pix.eq(0), o_og.eq(o_og + 1)]
-                with m.If(o_og == d.groups - 1):
-                    m.d.sync += o_on.eq(0)
         idle = Cat(*[wr.idle for wr in writers]).all()
-        m.d.comb += loader.layer_done.eq(~o_on & idle & ~go)
-        return m
+        m.d.comb += loader.layer_done.eq(~ow.busy & idle & ~go)
 
 
 __all__ = ["Engine", "desc_shape"]
