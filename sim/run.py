@@ -49,7 +49,10 @@ class EngineSim:
             # was configured without the flag GCC needs); fast: -O2 C++ (a slower build, a
             # faster run; the default -Os builds quickly for short runs)
             cflags = "-std=c++20 -fcoroutines" + (" -O2" if fast else "")
-            args = ["--timing", "-CFLAGS", cflags, "-Wno-fatal",
+            # --no-public-flat-rw undoes the runner's: only the testbench signals marked
+            # public in sim/testbench.py are reachable from cocotb, so Verilator optimises
+            # the engine as a whole
+            args = ["--timing", "--no-public-flat-rw", "-CFLAGS", cflags, "-Wno-fatal",
                     *[f"-Wno-{w}" for w in LINT_WAIVERS], "--output-split", "20000", "-O3"]
             if waves:
                 args += ["--trace-fst", "--trace-structs"]

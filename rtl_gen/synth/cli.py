@@ -172,12 +172,13 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
 
 
 def _save_failed_log(work: Path, failed_log: Path) -> bool:
-    """Keep the log of the tool that failed (the work folder itself is removed)."""
-    for log in ("nextpnr.log", "yosys.log"):
-        if (work / log).is_file():
-            write_atomic(failed_log, (work / log).read_bytes())
-            return True
-    return False
+    """Keep the tools' logs, Yosys's then nextpnr's (the work folder itself is removed): a
+    place and route that fails or times out still leaves Yosys's resource statistics."""
+    logs = [work / n for n in ("yosys.log", "nextpnr.log") if (work / n).is_file()]
+    if not logs:
+        return False
+    write_atomic(failed_log, b"".join(p.read_bytes() for p in logs))
+    return True
 
 
 def fits_device(pnr: dict) -> list[str]:
