@@ -34,7 +34,10 @@ def main() -> None:
     r = subprocess.run([sys.executable, "-m", "rtl_gen", "sim", str(build),
                         *(["--fast"] if a.fast else [])], check=False)
     t2 = time.perf_counter()
-    res = json.loads((build / "sim" / "result" / "result.json").read_text())
+    result = build / "sim" / "result" / "result.json"
+    if not result.is_file():  # the sim command said why (one line) and wrote no result
+        sys.exit(r.returncode or 1)
+    res = json.loads(result.read_text())
     out = {"model": a.model, "target": a.target, "exit_status": r.returncode,
            "build_seconds": round(t1 - t0, 1), "sim_command_seconds": round(t2 - t1, 1),
            **{k: res[k] for k in ("mismatches", "elements", "tensors", "cycles", "utilisation",

@@ -34,6 +34,9 @@ class EngineSim:
             fail(f"unknown simulator {simulator!r} (verilator or icarus)")
         require("verilator" if simulator == "verilator" else "iverilog")
         apply_tool_env()
+        # absolute: the simulator runs in its build folder and reads the files named in the
+        # plusargs from there
+        rtl, work = Path(rtl).resolve(), Path(work).resolve()
         self.rtl, self.work, self.mem_bits, self.words = rtl, work, mem_bits, words
         self.waves = waves
         self.simulator = simulator

@@ -43,6 +43,7 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
 
   reg [MEM_BITS-1:0] mem [0:WORDS-1];
   reg [8*256-1:0] mem_file, dump_file, cycles_file, vcd_file;
+  integer f;
   reg [31:0] base = 32'd0;
   reg [31:0] stall_p = 32'd0;
   initial begin
@@ -51,6 +52,11 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
     if (!$value$plusargs("mem=%s", mem_file)) begin
       $display("tb_top: +mem=FILE missing"); $finish;
     end
+    f = $fopen(mem_file, "r");  // $readmemh only warns about a missing file
+    if (f == 0) begin
+      $display("tb_top: cannot open %0s", mem_file); $finish;
+    end
+    $fclose(f);
     $readmemh(mem_file, mem);
     if ($value$plusargs("vcd=%s", vcd_file)) begin  // Icarus traces (sim/run.py)
       $dumpfile(vcd_file);
@@ -87,7 +93,6 @@ module tb_top #(parameter integer ADDR_BITS = 16, MEM_BITS = 64, WORDS = 1024,
   integer nstarts = 0;
   reg [15:0] last_layer = 16'hFFFF;
   reg running = 1'b0;
-  integer f;
   integer dump_words;
   always @(posedge clk) begin
     cycle <= cycle + 1;

@@ -65,6 +65,7 @@ class EngineCosts:
     latency: int  # datapath: MAC array + accumulator + epilogue
     pool_latency: int  # pool unit + epilogue
     epi_groups: int  # slices per vector in the serial epilogue: cycles per pixel at least
+    fetch_depth: int  # chunks the activation fetch unit reads ahead
 
 
 def _silence(obj, depth: int = 4) -> None:
@@ -87,6 +88,7 @@ def engine_costs(program: Program, spec=None) -> EngineCosts:
     from rtl_gen.compile.descriptor import _COMMON, _WRITER, _outputs, param_fields
     from rtl_gen.generate import widths
     from rtl_gen.hw.datapath import Datapath
+    from rtl_gen.hw.engine import FETCH_DEPTH
 
     cfg = program.config
     if spec is not None:
@@ -109,7 +111,23 @@ def engine_costs(program: Program, spec=None) -> EngineCosts:
     _silence(dp)  # built only for its latencies, never elaborated
     return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * n_writers,
                        len(param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))), dp.latency,
-                       1 + dp.ext_latency, dp.groups)
+                       1 + dp.ext_latency, dp.groups, FETCH_DEPTH)
+
+
+def prefetch_gain(segs: list[int], beats: int, drain: int, depth: int) -> int:
+    """Cycles of an epilogue drain that the next group wins back: while the epilogue
+    drains, the fetch unit reads up to ``depth`` chunks ahead (``segs[i]`` cycles each, the
+    pixel's chunks in order); the issuer later takes each in ``beats`` cycles instead of
+    waiting for its words, so a fetch-bound layer (pools: one beat a chunk) hides most of
+    the drain and a beat-bound one none of it."""
+    gain = t = 0
+    for i in range(depth):
+        s = segs[i % len(segs)]
+        t += s
+        if t > drain:
+            break
+        gain += max(0, s - beats)
+    return min(gain, drain)
 
 
 def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
@@ -138,12 +156,12 @@ def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
         load += wwords + BURST
         macs = d["O"] * d["K"] * pixels
         ideal = macs * plan.passes / (cfg.pe * cfg.simd)
-        passes = plan.passes
+        passes = beats = plan.passes
     else:
         words = math.ceil(min(cfg.pe, d["I"]) * xs / mb) if xs <= mb else min(cfg.pe, d["I"])
         segs = [words] * (d["k"] * d["k"])
         per_pixel = sum(max(1, s) for s in segs)
-        wwords, macs, ideal, passes = 0, 0, 0.0, 1
+        wwords, macs, ideal, passes, beats = 0, 0, 0.0, 1, 1
     direct = 0 if abuf else sum(segs)
     res = 0
     if len(layer.reads) > 1:
@@ -155,8 +173,10 @@ def layer_perf(program: Program, layer: Layer, costs: EngineCosts) -> LayerPerf:
     compute = pixels * max(per_pixel, costs.epi_groups)
     port = pixels * (direct + res + writes)
     drain = (costs.latency if layer.kind == "conv" else costs.pool_latency) + ISSUE_LATENCY
-    # every group but the last also carries the next group's parameters and weights
-    predicted = (setup + load + (groups - 1) * max(compute + drain, port + load)
+    # every group but the last also carries the next group's parameters and weights, and
+    # overlaps its drain with the next group's prefetch
+    hidden = prefetch_gain([max(1, s) for s in segs], beats, drain, costs.fetch_depth)
+    predicted = (setup + load + (groups - 1) * max(compute + drain - hidden, port + load)
                  + max(compute + drain, port))
     return LayerPerf(layer.name, layer.kind, macs, passes, groups * compute,
                      groups * port + (groups - 1) * load + setup, predicted, ideal, groups * wwords * mb, ins, outs)

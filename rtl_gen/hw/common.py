@@ -22,6 +22,17 @@ def check_ints(owner: str, **checks: tuple[object, int, int]) -> None:
         check_int(owner, name, v, lo, hi)
 
 
+def check_slices(owner: str, lanes: int, groups: int, fields: dict) -> None:
+    """The parameters of a lane (de)serializer: ``groups`` slices of ``lanes``, at least one
+    field."""
+    check_int(owner, "lanes", lanes, 1, 1024)
+    check_int(owner, "groups", groups, 1, lanes)
+    if lanes % groups:
+        raise ValueError(f"{owner} groups must divide lanes ({lanes}), got {groups}")
+    if not fields:
+        raise ValueError(f"{owner} needs at least one field")
+
+
 def saturating_lanes(lanes: int, out_bits: int) -> dict:
     """The members every saturating epilogue unit shares: runtime limits ``lo``/``hi`` in,
     ``out_valid`` and the ``lanes`` results ``y`` out."""

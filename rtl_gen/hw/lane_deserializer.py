@@ -12,19 +12,14 @@ from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_int
+from rtl_gen.hw.common import check_slices
 
 
 class LaneDeserializer(wiring.Component):
     """``fields`` (name -> element shape) collected into ``lanes`` lanes."""
 
     def __init__(self, lanes: int, groups: int, fields: dict[str, Shape]) -> None:
-        check_int("LaneDeserializer", "lanes", lanes, 1, 1024)
-        check_int("LaneDeserializer", "groups", groups, 1, lanes)
-        if lanes % groups:
-            raise ValueError(f"LaneDeserializer groups must divide lanes ({lanes}), got {groups}")
-        if not fields:
-            raise ValueError("LaneDeserializer needs at least one field")
+        check_slices("LaneDeserializer", lanes, groups, fields)
         self.lanes, self.groups, self.in_lanes = lanes, groups, lanes // groups
         self.fields = dict(fields)
         sig = {"valid": In(1), "slice": In(range(groups)), "out_valid": Out(1)}

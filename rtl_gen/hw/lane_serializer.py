@@ -17,19 +17,14 @@ from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_int
+from rtl_gen.hw.common import check_slices
 
 
 class LaneSerializer(wiring.Component):
     """``fields`` (name -> element shape) of ``lanes`` lanes, sent as ``groups`` slices."""
 
     def __init__(self, lanes: int, groups: int, fields: dict[str, Shape]) -> None:
-        check_int("LaneSerializer", "lanes", lanes, 1, 1024)
-        check_int("LaneSerializer", "groups", groups, 1, lanes)
-        if lanes % groups:
-            raise ValueError(f"LaneSerializer groups must divide lanes ({lanes}), got {groups}")
-        if not fields:
-            raise ValueError("LaneSerializer needs at least one field")
+        check_slices("LaneSerializer", lanes, groups, fields)
         self.lanes, self.groups, self.out_lanes = lanes, groups, lanes // groups
         self.fields = dict(fields)
         sig = {"valid": In(1), "s_valid": Out(1), "s_slice": Out(range(groups)),
