@@ -22,7 +22,8 @@ from rtl_gen.compile.perf import program_perf, summary
 from rtl_gen.compile.program import compile_layers
 from rtl_gen.config import EngineConfig
 
-CASES = [("resnet18_w2a2", "ecp5-85k", {}), ("resnet18_w2a2", "ecp5-85k", {"precise": True}),
+CASES = [("resnet18_w2a2", "ecp5-85k", {}), ("resnet18_w2a2", "ecp5-85k", {"pe": 32}),
+         ("resnet18_w2a2", "ecp5-85k", {"precise": True}),
          ("resnet18_w2a2", "ecp5-25k", {}), ("resnet18_w4a4", "ecp5-85k", {}),
          ("resnet50_w2a2", "ecp5-85k", {}), ("resnet20_w2a2", "ecp5-85k", {}),
          ("resnet20_w2a2", "ecp5-85k", {"simd": 16}), ("resnet20_w2a2", "ice40-up5k", {})]
@@ -43,7 +44,7 @@ def main() -> None:
         prof = {"stem_bits": 24, "input_shift": 8, "residual_bits": 32} if opts.get(
             "precise") else {}
         graph = lower_model(net, calib, mean=norm[0], std=norm[1], **prof).graph
-        cfg = EngineConfig.for_target(target, simd=opts.get("simd"))
+        cfg = EngineConfig.for_target(target, pe=opts.get("pe"), simd=opts.get("simd"))
         s = summary(program_perf(compile_layers(graph, cfg)), cfg.clock_mhz)
         row = {"model": model, "target": target, "pe": cfg.pe, "simd": cfg.simd,
                "profile": "precise" if opts.get("precise") else "default", **s}
