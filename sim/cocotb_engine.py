@@ -15,11 +15,6 @@ async def run_program(dut) -> None:
     """The engine runs the program in memory to ``done`` within the cycle budget."""
     budget = int(os.environ.get("N2UQ_MAX_CYCLES", "100000000"))
     dut.start.value = 0
-    # reset rises as an event: Icarus runs no ``always @*`` block before one of its inputs
-    # changes, and Yosys's Verilog (from Amaranth) reads ``rst`` in nearly every one of
-    # them, so a reset held from time 0 would leave their outputs X (Verilator is 2-state)
-    dut.rst.value = 0
-    await Timer(1, unit="ns")
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0

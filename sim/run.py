@@ -38,8 +38,10 @@ class EngineSim:
         # plusargs from there
         rtl, work = Path(rtl).resolve(), Path(work).resolve()
         self.rtl, self.work, self.mem_bits, self.words = rtl, work, mem_bits, words
-        self.waves = waves
         self.simulator = simulator
+        # Verilator traces through cocotb; Icarus through the testbench's own VCD (cocotb's
+        # Icarus dump module needs SystemVerilog, and Icarus compiles Verilog-2005 here)
+        self.waves, self.vcd = waves and simulator == "verilator", waves and simulator == "icarus"
         work.mkdir(parents=True, exist_ok=True)
         tb = write_tb(work)
         self.runner = get_runner(simulator)
@@ -67,10 +69,7 @@ class EngineSim:
             args = ["-g2005"]
         try:
             self.runner.build(sources=[rtl, tb], hdl_toplevel="tb_top", build_dir=work / "build",
-                              parameters=params, build_args=args,
-                              # Icarus: the testbench's own VCD (cocotb's dump module needs
-                              # SystemVerilog)
-                              waves=waves and simulator == "verilator",
+                              parameters=params, build_args=args, waves=self.waves,
                               log_file=work / "build.log", always=False)
         except (SystemExit, RuntimeError, OSError) as exc:  # cocotb: a failed build
             fail(f"{simulator} build failed ({exc}); see {work / 'build.log'}")
@@ -93,13 +92,12 @@ class EngineSim:
         os.environ["N2UQ_MAX_CYCLES"] = str(max_cycles)
         plus = [f"+mem={memf}", f"+dump={dump}", f"+cycles={cyc}", f"+base={base}",
                 f"+stall={stall}", f"+dump_words={-(-len(image) // (self.mem_bits // 8))}"]
-        if self.waves and self.simulator == "icarus":
+        if self.vcd:
             plus.append(f"+vcd={self.work / (tag + '.vcd')}")
         try:
             res = self.runner.test(test_module="cocotb_engine", hdl_toplevel="tb_top",
                                    build_dir=self.work / "build", test_dir=SIM_DIR,
-                                   plusargs=plus,
-                                   waves=self.waves and self.simulator == "verilator",
+                                   plusargs=plus, waves=self.waves,
                                    results_xml=str(self.work / f"{tag}.results.xml"),
                                    log_file=self.work / f"{tag}.log")
         except (SystemExit, RuntimeError, OSError) as exc:

@@ -4,7 +4,8 @@ simulator runs whole networks without Python in the per-cycle loop (cocotb only 
 engine and waits for ``done``).
 
 ``+base=N`` is the program header's word address, ``+stall=N`` the stall rate, ``+vcd=FILE``
-a VCD trace (Icarus; Verilator traces through cocotb). The memory (``WORDS`` words of ``MEM_BITS``) loads ``+mem=FILE`` (``$readmemh``), acks every
+a VCD trace (Icarus; Verilator traces through cocotb). The memory (``WORDS`` words of
+``MEM_BITS``) loads ``+mem=FILE`` (``$readmemh``), acks every
 accepted request ``LATENCY`` cycles later in order (writes land with their byte enables when
 accepted), and stalls a request with probability ``N / 256`` from a 16-bit LFSR. When
 ``done`` rises it writes the memory (its first ``+dump_words=N`` words) to ``+dump=FILE`` and the cycle each layer started

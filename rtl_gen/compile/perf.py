@@ -6,10 +6,12 @@ then group 0's parameters and weights. Each output-channel group then computes
 ``pixels x per_pixel`` cycles, where a conv pixel costs ``sum over chunks of max(digit
 passes, fetch segments)`` (a chunk's fetch overlaps the previous chunk's beats) and a pool
 pixel one cycle per window position or the words that position reads, and every pixel at
-least the serial epilogue's slices per vector; then the epilogue drains before the next group's parameters are swapped in. While a group computes, the
-memory port carries the next group's parameters and weights, the words a group reads
-directly from memory (inputs that do not fit the buffer, residual rows) and its output
-rows, one word per cycle, so a group takes ``max(compute + drain, port words)``.
+least the serial epilogue's slices per vector; then the epilogue drains before the next
+group's parameters are swapped in, while the fetch unit already reads the next group's
+first chunks (``prefetch_gain``). While a group computes, the memory port carries the next
+group's parameters and weights, the words a group reads directly from memory (inputs that
+do not fit the buffer, residual rows) and its output rows, one word per cycle, so a group
+takes ``max(compute + drain, port words)``.
 
 ``ideal`` cycles are the array's useful work, ``O * K * pixels * passes / (PE * SIMD)``
 (digit passes included: wide layers do that much more work on the same array); MAC-array
