@@ -36,13 +36,15 @@ def _get(ctx, port, shape):
 
 def stream(dut, beats: list[dict], consts: dict, outputs: dict[str, tuple],
            latency: int) -> list[dict]:
-    """Drive one beat per cycle (``valid`` high), ``consts`` held throughout; collect the
-    ``outputs`` (name -> array shape, ``()`` for a scalar) of every ``out_valid`` cycle."""
+    """Drive one beat per cycle (``valid`` high), ``consts`` held throughout from one cycle
+    before the first beat (as the engine holds its layer constants); collect the ``outputs``
+    (name -> array shape, ``()`` for a scalar) of every ``out_valid`` cycle."""
     got: list[dict] = []
 
     async def bench(ctx):
         for name, v in consts.items():
             _set(ctx, getattr(dut, name), v)
+        await ctx.tick()
         for t in range(len(beats) + latency + 1):
             if t < len(beats):
                 ctx.set(dut.valid, 1)

@@ -1,5 +1,6 @@
 """ChunkWalker: the fetch commands of a layer, in (group, row, column, chunk) order, against a
-Python loop over the same chunk table, under a random ``cmd_ready``; ``go`` restarts it."""
+Python loop over the same chunk table, under a random ``cmd_ready``; ``go`` restarts it (and
+drops the commands it had queued); a ready consumer gets one command per cycle."""
 
 import numpy as np
 import pytest
@@ -52,17 +53,22 @@ def test_chunk_walker_matches_the_loop(case):
     async def bench(ctx):
         for name in FIELDS:
             ctx.set(getattr(dut, name), len(table) if name == "chunks" else c[name])
+        for i, slot in enumerate(slots):  # the loader writes the table
+            ctx.set(dut.t_en, 1)
+            ctx.set(dut.t_addr, i)
+            ctx.set(dut.t_data, slot)
+            await ctx.tick()
+        ctx.set(dut.t_en, 0)
         rng = np.random.default_rng(len(want))
         for phase in range(2):  # the first walk is cut short by a second go
             ctx.set(dut.go, 1)
             await ctx.tick()
             ctx.set(dut.go, 0)
             seen, t = [], 0
-            while ctx.get(dut.cmd_valid) and not (phase == 0 and len(seen) == 5):
+            while len(seen) < len(want) and not (phase == 0 and len(seen) == 5):
                 ready = int(rng.random() < 0.6)
                 ctx.set(dut.cmd_ready, ready)
-                ctx.set(dut.entry, slots[ctx.get(dut.addr)])
-                if ready:
+                if ready and ctx.get(dut.cmd_valid):
                     seen.append(tuple(ctx.get(getattr(dut, n)) for n in (
                         "iy0", "ix0", "ky0", "kx0", "c0", "n", "first", "last", "phase")))
                 await ctx.tick()
@@ -87,3 +93,26 @@ def test_chunk_walker_rejects_bad_parameters():
         ChunkWalker(simd=8, chunk_depth=0)
     with pytest.raises(ValueError, match="ChunkWalker desc_bits must be an integer in 12..64"):
         ChunkWalker(simd=8, chunk_depth=4, desc_bits=8)
+
+
+def test_chunk_walker_streams_one_command_per_cycle():
+    table, layer = CASES["conv"]
+    c = dict(zip(LAYER, layer, strict=True))
+    dut = ChunkWalker(simd=8, chunk_depth=len(table))
+    times = []
+
+    async def bench(ctx):
+        for name in FIELDS:
+            ctx.set(getattr(dut, name), len(table) if name == "chunks" else c[name])
+        ctx.set(dut.go, 1)
+        await ctx.tick()
+        ctx.set(dut.go, 0)
+        ctx.set(dut.cmd_ready, 1)
+        for t in range(60):
+            if ctx.get(dut.cmd_valid):
+                times.append(t)
+            await ctx.tick()
+
+    run_sim(dut, bench)
+    assert times == list(range(times[0], times[0] + 60 - times[0]))
+    assert times[0] <= 4  # pipeline latency from go

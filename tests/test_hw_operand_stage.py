@@ -28,7 +28,7 @@ def test_operand_stage_digits(bits, shift, flip, a_bits):
                           "pad_value": padv.tolist(), "digit": d})
             want.append(((xu >> (a_bits * d)) & (2**a_bits - 1)).tolist())
     got = stream(dut, beats, {"flip_mask": (1 << (bits - 1)) if flip else 0, "input_shift": shift},
-                 {"x": (simd,)}, 1)
+                 {"x": (simd,)}, dut.latency)
     assert [g["x"] for g in got] == want
 
 
@@ -54,5 +54,5 @@ def test_operand_stage_drops_the_stored_sign_extension(value_bits, lane_bits):
             beats.append({"lanes": raw.tolist(), "pad": 0, "pad_value": [0] * simd, "digit": d})
             want.append(((xu >> (a_bits * d)) & (2**a_bits - 1)).tolist())
     got = stream(dut, beats, {"flip_mask": 1 << (value_bits - 1), "input_shift": 0},
-                 {"x": (simd,)}, 1)
+                 {"x": (simd,)}, dut.latency)
     assert [g["x"] for g in got] == want

@@ -31,7 +31,9 @@ from rtl_gen.compile.image import per_word, row_words, storage_bits
 from rtl_gen.compile.program import Layer, Program
 
 BURST = 6  # cycles from a burst's start to its first word (arbiter, memory, FIFO)
-ISSUE_LATENCY = 6  # fetch-queue pop to the datapath, and the output queue to the writers
+# fetch-queue pop to the datapath (through the 2-cycle operand stage), and the output
+# queue to the writers (through their input register slices)
+ISSUE_LATENCY = 8
 
 
 @dataclass
@@ -91,6 +93,7 @@ def engine_costs(program: Program, spec=None) -> EngineCosts:
     from rtl_gen.generate import widths
     from rtl_gen.hw.datapath import Datapath
     from rtl_gen.hw.engine import FETCH_DEPTH
+    from rtl_gen.hw.pool_unit import PoolUnit
 
     cfg = program.config
     if spec is not None:
@@ -113,7 +116,7 @@ def engine_costs(program: Program, spec=None) -> EngineCosts:
     _silence(dp)  # built only for its latencies, never elaborated
     return EngineCosts(max(1, 64 // cfg.mem_bits), len(_COMMON) + len(_WRITER) * n_writers,
                        len(param_fields(2 ** w["code"] - 1, bool(w["two_sided"]))), dp.latency,
-                       1 + dp.ext_latency, dp.groups, FETCH_DEPTH)
+                       PoolUnit.latency + dp.ext_latency, dp.groups, FETCH_DEPTH)
 
 
 def prefetch_gain(segs: list[int], beats: int, drain: int, depth: int) -> int:

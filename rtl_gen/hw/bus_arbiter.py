@@ -7,7 +7,13 @@ FIFO has room and ``bus.stall`` is low, so its request is taken exactly on ``stb
 Pipelined Wishbone acks come back in request order, so each taken request pushes its port
 index into an ID FIFO (at most ``depth`` outstanding) and each ``bus.ack`` pops the head and
 is routed to that port; ``dat_r`` goes to every port. Ports can therefore interleave single
-requests without waiting for each other's acks. Stall is combinational from ``stb``.
+requests without waiting for each other's acks.
+
+Every port's request enters through a :class:`SkidBuffer` (docs/ARCHITECTURE.md "Timing"):
+a port's ``stall`` is that buffer's registered ``in_ready``, so no initiator's handshake
+logic reaches another's (or the memory's ``stall``) in the same cycle; arbitration reads
+the buffers' registers. A request is taken by its port on ``stb & ~stall`` as before and
+reaches the memory at least one cycle later.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.mem_port import MemPortSignature
+from rtl_gen.hw.skid_buffer import SkidBuffer
 
 
 class BusArbiter(wiring.Component):
@@ -39,23 +46,34 @@ class BusArbiter(wiring.Component):
         # port index of every taken request whose ack is still due, oldest first
         m.submodules.ids = ids = fifo.SyncFIFO(width=max(1, (self.n - 1).bit_length()),
                                                depth=self.depth)
-        grant = Signal(self.n)  # one-hot: the lowest-index port with stb
+        reqs = []  # (valid, we, adr, dat_w, sel) of each port's buffered request
         for i, p in enumerate(ports):
-            with (m.If if i == 0 else m.Elif)(p.stb):
+            sk = SkidBuffer(1 + len(p.adr) + len(p.dat_w) + len(p.sel))
+            m.submodules[f"req{i}"] = sk
+            m.d.comb += [sk.in_valid.eq(p.stb), p.stall.eq(~sk.in_ready),
+                         sk.in_data.eq(Cat(p.we, p.adr, p.dat_w, p.sel))]
+            we, adr, dat_w, sel = (Signal.like(x, name=f"req{i}_{n}") for x, n in (
+                (p.we, "we"), (p.adr, "adr"), (p.dat_w, "dat_w"), (p.sel, "sel")))
+            m.d.comb += Cat(we, adr, dat_w, sel).eq(sk.out_data)
+            reqs.append((sk, we, adr, dat_w, sel))
+        grant = Signal(self.n)  # one-hot: the lowest-index port with a buffered request
+        for i, (sk, we, adr, dat_w, sel) in enumerate(reqs):
+            with (m.If if i == 0 else m.Elif)(sk.out_valid):
                 m.d.comb += [grant[i].eq(1), ids.w_data.eq(i),
-                             bus.we.eq(p.we), bus.adr.eq(p.adr), bus.dat_w.eq(p.dat_w),
-                             bus.sel.eq(p.sel)]
+                             bus.we.eq(we), bus.adr.eq(adr), bus.dat_w.eq(dat_w),
+                             bus.sel.eq(sel)]
         take = Signal()  # the granted request, if any, is taken this cycle
         m.d.comb += [
             bus.stb.eq(grant.any() & ids.w_rdy),
             take.eq(bus.stb & ~bus.stall),
             ids.w_en.eq(take),
             ids.r_en.eq(bus.ack),
-            bus.cyc.eq(ids.r_rdy | Cat(p.cyc for p in ports).any()),
+            bus.cyc.eq(ids.r_rdy | Cat(p.cyc for p in ports).any()
+                       | Cat(r[0].out_valid for r in reqs).any()),
         ]
-        for i, p in enumerate(ports):
+        for i, (p, (sk, *_)) in enumerate(zip(ports, reqs, strict=True)):
             m.d.comb += [
-                p.stall.eq(~(grant[i] & ids.w_rdy & ~bus.stall)),
+                sk.out_ready.eq(grant[i] & ids.w_rdy & ~bus.stall),
                 p.ack.eq(bus.ack & ids.r_rdy & (ids.r_data == i)),
                 p.dat_r.eq(bus.dat_r),
             ]

@@ -26,7 +26,7 @@ loader last). ``elaborate`` wires the parts; each private ``_<part>`` method bui
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import fifo, memory, wiring
+from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.descriptor import EngineSpec, slot_words
@@ -39,6 +39,7 @@ from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.operand_stage import OperandStage
 from rtl_gen.hw.output_walker import OutputWalker
 from rtl_gen.hw.param_bank import ParamBank
+from rtl_gen.hw.pipelined import delay
 from rtl_gen.hw.pool_unit import PoolUnit
 from rtl_gen.hw.residual_walker import ResidualWalker
 from rtl_gen.hw.row_writer import RowWriter
@@ -47,7 +48,7 @@ from rtl_gen.hw.weight_buffer import WeightBuffer
 # pixels in flight from the issuer to the writers: covers the datapath's latency when a
 # pixel takes few cycles (1 x 1 convolutions, pools)
 OUT_DEPTH = 16
-FETCH_DEPTH = 8  # chunks in flight in the activation fetch unit: covers its latency
+FETCH_DEPTH = 16  # chunks in flight in the activation fetch unit: covers its ~12-cycle latency
 RES_DEPTH = 16  # residual rows read ahead
 DIM = 12  # bits of every loop bound and coordinate
 
@@ -168,20 +169,15 @@ class Engine(wiring.Component):
         m.d.comb += [fetch.base.eq(Mux(use_abuf, 0, d.in_base)), fetch.sel.eq(d.in_sel)]
 
     def _chunk_walker(self, m: Module, loader: Loader, fetch: FetchUnit) -> None:
-        """The layer's chunk table (written by the loader) and the :class:`ChunkWalker`
-        that turns it into ``fetch``'s commands, restarted by the loader's ``layer_go``."""
+        """The :class:`ChunkWalker` (holding the layer's chunk table, written by the
+        loader) that turns it into ``fetch``'s commands, restarted by ``layer_go``."""
         sp, d = self.spec, loader.desc
-        chunk_mem = memory.Memory(shape=64, depth=sp.chunk_depth, init=[])
-        m.submodules.chunks = chunk_mem
-        cwp = chunk_mem.write_port()
-        crp = chunk_mem.read_port(domain="comb")
-        m.d.comb += [cwp.en.eq(loader.chunk_en), cwp.addr.eq(loader.chunk_addr),
-                     cwp.data.eq(loader.chunk_data)]
         cw = ChunkWalker(sp.simd, sp.chunk_depth, DIM, len(d.cin))
         m.submodules.chunk_walker = cw
         for name in ("pad", "stride", "cin", "chan_step", "chunks", "ow", "oh", "groups"):
             m.d.comb += getattr(cw, name).eq(getattr(d, name))
-        m.d.comb += [cw.go.eq(loader.layer_go), crp.addr.eq(cw.addr), cw.entry.eq(crp.data),
+        m.d.comb += [cw.t_en.eq(loader.chunk_en), cw.t_addr.eq(loader.chunk_addr),
+                     cw.t_data.eq(loader.chunk_data), cw.go.eq(loader.layer_go),
                      cw.cmd_ready.eq(fetch.cmd_ready), fetch.cmd_valid.eq(cw.cmd_valid),
                      fetch.iy0.eq(cw.iy0), fetch.ix0.eq(cw.ix0), fetch.ky0.eq(cw.ky0),
                      fetch.kx0.eq(cw.kx0), fetch.c0.eq(cw.c0), fetch.n.eq(cw.n),
@@ -206,27 +202,33 @@ class Engine(wiring.Component):
         cur_v = Signal()
         cur_lanes = Signal.like(fetch.out_lanes)
         cur_pad = Signal(simd)
-        cur_first, cur_last, cur_phase = Signal(), Signal(), Signal(2)
-        cur_n = Signal(range(simd + 1))
+        cur_first, cur_last = Signal(), Signal()
         dg, eg = Signal(range(64)), Signal(range(64))
         blk = Signal(range(sp.wbuf_blocks + 1))
         r_half, grp_par = Signal(), Signal()
         pend_out = Signal(range(OUT_DEPTH + 2))
         pend_res = Signal(range(RES_DEPTH + 2))
         pix = Signal(2 * DIM)  # pixels started in the current group
+        npix_m1 = Signal(2 * DIM)  # the layer's last pixel, registered (no multiplier in line)
+        m.d.sync += npix_m1.eq(d.oh * d.ow - 1)
         is_conv = d.kind == 0
-        end_chunk = Signal()
-        m.d.comb += end_chunk.eq(cur_v & (dg == d.x_digits - 1) & (eg == d.w_digits - 1))
+        # The pop decision is kept to a few LUT levels for the clock (docs/ARCHITECTURE.md
+        # "Timing"): every condition it reads is a register. Per-layer constants less one
+        # are registered; "this beat ends the chunk", "the group's first pixel is next",
+        # "the datapath is empty" and the output-queue / residual credits are flags
+        # computed a cycle ahead (the credits conservatively: a pop or an arrival shows one
+        # cycle late).
+        end_chunk, last_beat = Signal(), Signal()
+        xd_m1, wd_m1 = Signal.like(dg), Signal.like(eg)
+        one_beat = Signal()
+        m.d.sync += [xd_m1.eq(d.x_digits - 1), wd_m1.eq(d.w_digits - 1),
+                     one_beat.eq((d.x_digits == 1) & (d.w_digits == 1))]
+        m.d.comb += end_chunk.eq(cur_v & last_beat)
         shadow_full = loader.shadow_full
         head_first = fetch.out_tag[0]
-        new_group = pix == 0
+        new_group = Signal(init=1)  # pix == 0
+        pend_zero = Signal(init=1)  # pend_out == 0
         credit = Signal()
-        res_ok = Signal()
-        if rfetch is not None:
-            m.d.comb += res_ok.eq(~d.res_en | (rfetch.level > pend_res))
-        else:
-            m.d.comb += res_ok.eq(1)
-        m.d.comb += credit.eq((pend_out + outq.level < OUT_DEPTH) & res_ok)
         can_pop = Signal()
         # a pixel's last chunk waits until the previous pixel's last chunk is at least
         # dp.groups cycles old: its vector then enters the serial epilogue no sooner (a
@@ -234,25 +236,45 @@ class Engine(wiring.Component):
         gap = Signal(range(dp.groups + 1), init=dp.groups)
         spaced = ~fetch.out_tag[1] | (gap == dp.groups)
         m.d.comb += can_pop.eq(fetch.valid & (~cur_v | end_chunk) & spaced & (
-            ~head_first | (credit & (~new_group | ((pend_out == 0) & shadow_full)))))
+            ~head_first | (credit & (~new_group | (pend_zero & shadow_full)))))
         with m.If(can_pop & fetch.out_tag[1]):
             m.d.sync += gap.eq(1)
         with m.Elif(gap != dp.groups):
             m.d.sync += gap.eq(gap + 1)
         start_pix = can_pop & head_first
-        m.d.comb += [fetch.ready.eq(can_pop), pb.copy.eq(start_pix & new_group),
-                     loader.copied.eq(start_pix & new_group)]
+        # the shadow -> active parameter copy, one cycle after the group's first pixel
+        # starts (the epilogue and accumulator read them several cycles later): the wide
+        # copy enable comes from a register
+        copy = Signal()
+        m.d.sync += copy.eq(start_pix & new_group)
+        m.d.comb += [fetch.ready.eq(can_pop), pb.copy.eq(copy), loader.copied.eq(copy)]
+        # the wide per-chunk registers load whenever the current chunk ends (unused unless
+        # the head is popped), so the pop decision does not drive their enables
+        pads = [d.pad0, d.pad1, d.pad2, d.pad3]
+        cinm1 = Signal(2)  # pad values differ per channel only when cin <= 4
+        m.d.sync += cinm1.eq(Mux(d.cin <= 4, d.cin - 1, 0))
+        cur_pch = Signal(data.ArrayLayout(2, simd))  # each lane's pad channel
+        cur_idle = Signal(simd)  # lanes beyond the chunk
+        with m.If(~cur_v | end_chunk):
+            m.d.sync += [cur_lanes.eq(fetch.out_lanes), cur_pad.eq(fetch.out_pad)]
+            for j in range(simd):
+                # lane j of a chunk is channel (phase + j) mod cin
+                with m.Switch(Cat(fetch.out_tag[2:4], cinm1)):
+                    for ph in range(4):
+                        for c in range(4):
+                            with m.Case(ph | c << 2):
+                                m.d.sync += cur_pch[j].eq((ph + j) % (c + 1))
+                m.d.sync += cur_idle[j].eq(fetch.out_tag[4:] <= j)
         with m.If(can_pop):
-            m.d.sync += [cur_v.eq(1), cur_lanes.eq(fetch.out_lanes), cur_pad.eq(fetch.out_pad),
-                         cur_first.eq(fetch.out_tag[0]), cur_last.eq(fetch.out_tag[1]),
-                         cur_phase.eq(fetch.out_tag[2:4]), cur_n.eq(fetch.out_tag[4:]),
-                         dg.eq(0), eg.eq(0)]
+            m.d.sync += [cur_v.eq(1), cur_first.eq(fetch.out_tag[0]),
+                         cur_last.eq(fetch.out_tag[1]), dg.eq(0), eg.eq(0),
+                         last_beat.eq(one_beat)]
             with m.If(head_first):
                 m.d.sync += blk.eq(0)
-                with m.If(pix == d.oh * d.ow - 1):
-                    m.d.sync += pix.eq(0)
+                with m.If(pix == npix_m1):
+                    m.d.sync += [pix.eq(0), new_group.eq(1)]
                 with m.Else():
-                    m.d.sync += pix.eq(pix + 1)
+                    m.d.sync += [pix.eq(pix + 1), new_group.eq(0)]
                 with m.If(new_group):
                     m.d.sync += [r_half.eq(grp_par), grp_par.eq(~grp_par)]
             with m.Else():  # the next chunk of the same pixel: the next weight blocks
@@ -260,50 +282,52 @@ class Engine(wiring.Component):
         with m.Elif(end_chunk):
             m.d.sync += cur_v.eq(0)
         with m.Elif(cur_v):
-            with m.If(eg == d.w_digits - 1):
-                m.d.sync += [eg.eq(0), dg.eq(dg + 1)]
+            with m.If(eg == wd_m1):
+                m.d.sync += [eg.eq(0), dg.eq(dg + 1),
+                             last_beat.eq((dg + 1 == xd_m1) & (wd_m1 == 0))]
             with m.Else():
-                m.d.sync += eg.eq(eg + 1)
+                m.d.sync += [eg.eq(eg + 1), last_beat.eq((dg == xd_m1) & (eg + 1 == wd_m1))]
         with m.If(go):
-            m.d.sync += [pix.eq(0), cur_v.eq(0), grp_par.eq(0)]
+            m.d.sync += [pix.eq(0), new_group.eq(1), cur_v.eq(0), grp_par.eq(0)]
         # pixels started and not yet out of the datapath / their residual not yet used
         res_pop = dp.epi_valid & (d.res_en)
-        m.d.sync += [pend_out.eq(pend_out + start_pix - dp.out_valid),
+        pend_next = Signal.like(pend_out)
+        m.d.comb += pend_next.eq(pend_out + start_pix - dp.out_valid)
+        m.d.sync += [pend_out.eq(pend_next), pend_zero.eq(pend_next == 0),
                      pend_res.eq(pend_res + (start_pix & (d.res_en)) - res_pop)]
-        # pad values: lane j of a chunk is channel (phase + j) mod cin (cin <= 4 when they
-        # differ per channel, rtl_gen/compile/descriptor.py)
-        pads = [d.pad0, d.pad1, d.pad2, d.pad3]
-        cinm1 = Signal(2)
-        m.d.comb += cinm1.eq(Mux(d.cin <= 4, d.cin - 1, 0))
+        # room in the output queue after this cycle's start (pops show next cycle), and a
+        # residual row for the next pixel (every start claims one; arrivals show next cycle)
+        res_ok = Const(1)
+        if rfetch is not None:
+            res_ok = ~d.res_en | (rfetch.level > pend_res + start_pix)
+        m.d.sync += credit.eq((pend_out + outq.level + start_pix < OUT_DEPTH) & res_ok)
+        # pad values: lane j's channel's (rtl_gen/compile/descriptor.py); lanes beyond the
+        # chunk are idle: xu = 0 (they must not count in xsum)
         for j in range(simd):
-            ch = Signal(2, name=f"padch{j}")
-            with m.Switch(Cat(cur_phase, cinm1)):
-                for ph in range(4):
-                    for c in range(4):
-                        with m.Case(ph | c << 2):
-                            m.d.comb += ch.eq((ph + j) % (c + 1))
-            # lanes beyond the chunk are idle: xu = 0 (they must not count in xsum)
-            with m.If(cur_n <= j):
+            with m.If(cur_idle[j]):
                 m.d.comb += ops.pad_value[j].eq(0)
-            with m.Else(), m.Switch(ch):
+            with m.Else(), m.Switch(cur_pch[j]):
                 for c in range(4):
                     with m.Case(c):
                         m.d.comb += ops.pad_value[j].eq(pads[c])
         conv_beat = cur_v & is_conv
-        idle_lanes = Cat(*[cur_n <= j for j in range(simd)])
         m.d.comb += [ops.valid.eq(conv_beat), ops.lanes.eq(cur_lanes),
-                     ops.pad.eq(cur_pad | idle_lanes),
+                     ops.pad.eq(cur_pad | cur_idle),
                      ops.flip_mask.eq(d.flip_mask), ops.input_shift.eq(d.input_shift),
-                     ops.digit.eq(dg),
-                     wbuf.r_en.eq(conv_beat), wbuf.r_block.eq(blk + eg), wbuf.r_half.eq(r_half)]
-        # beat flags, one cycle later with the operand digits and the weight block
+                     ops.digit.eq(dg)]
+        # the weight block read, delayed to arrive with the operand digits
+        r_block = Signal.like(wbuf.r_block)
+        m.d.comb += r_block.eq(blk + eg)
+        wr_req = delay(m, Cat(conv_beat, r_block, r_half), ops.latency - wbuf.latency, "wreq")
+        m.d.comb += Cat(wbuf.r_en, wbuf.r_block, wbuf.r_half).eq(wr_req)
+        # beat flags, with the operand digits and the weight block
+        flags = Cat(cur_first & (dg == 0) & (eg == 0), cur_last & last_beat, eg == 0,
+                    (dg * sp.a_bits + eg * sp.w_bits + d.w_scale_log2)[:6],
+                    (dg * sp.a_bits)[:6])
         f_first, f_last, f_corr = Signal(), Signal(), Signal()
         f_dsh, f_xsh = Signal(6), Signal(6)
-        m.d.sync += [f_first.eq(cur_first & (dg == 0) & (eg == 0)),
-                     f_last.eq(cur_last & (dg == d.x_digits - 1) & (eg == d.w_digits - 1)),
-                     f_corr.eq(eg == 0),
-                     f_dsh.eq(dg * sp.a_bits + eg * sp.w_bits + d.w_scale_log2),
-                     f_xsh.eq(dg * sp.a_bits)]
+        m.d.comb += Cat(f_first, f_last, f_corr, f_dsh, f_xsh).eq(
+            delay(m, flags, ops.latency, "beat"))
         m.d.comb += [dp.valid.eq(ops.out_valid), dp.x.eq(ops.x), dp.w.eq(wbuf.r_data),
                      dp.first.eq(f_first), dp.last.eq(f_last), dp.corr.eq(f_corr),
                      dp.dot_shift.eq(f_dsh), dp.x_shift.eq(f_xsh), dp.ow.eq(d.ow_const)]

@@ -26,7 +26,7 @@ class FetchUnit(wiring.Component):
     """``lanes`` lanes of elements of any width in ``in_bits`` (selected by ``sel``)."""
 
     def __init__(self, lanes: int, in_bits: tuple[int, ...], mem_bits: int, addr_bits: int,
-                 tag_bits: int, depth: int = 2, reader_depth: int = 8,
+                 tag_bits: int, depth: int = 2, reader_depth: int = 16,
                  dim_bits: int = 12) -> None:
         check_ints("FetchUnit", lanes=(lanes, 1, 1024), tag_bits=(tag_bits, 1, 64),
                    depth=(depth, 1, 64), n_widths=(len(in_bits), 1, 8))
@@ -67,8 +67,8 @@ class FetchUnit(wiring.Component):
         inflight = Signal(range(self.depth + 1))
         take = Signal()
         pop = Signal()
-        m.d.comb += [take.eq(self.cmd_valid & sg.idle & (inflight < self.depth)),
-                     self.cmd_ready.eq(take), sg.start.eq(take)]
+        m.d.comb += [sg.cmd_valid.eq(self.cmd_valid & (inflight < self.depth)),
+                     take.eq(sg.cmd_valid & sg.cmd_ready), self.cmd_ready.eq(take)]
         for name in ("iy0", "ix0", "ky0", "kx0", "c0", "n"):
             m.d.comb += getattr(sg, name).eq(getattr(self, name))
         m.d.sync += inflight.eq(inflight + take - pop)

@@ -62,7 +62,7 @@ class Loader(wiring.Component):
         m = Module()
         sp, wps, d = self.spec, self.wps, self.desc
         ab = sp.addr_bits
-        rd = BurstReader(ab, sp.mem_bits, count_bits=24, depth=8)
+        rd = BurstReader(ab, sp.mem_bits, count_bits=24, depth=16)
         m.submodules.rd = rd
         wiring.connect(m, rd.bus, wiring.flipped(self.bus))
         m.d.comb += rd.ready.eq(1)

@@ -7,7 +7,8 @@ at the element's own width (stored sign-extended, rtl_gen/compile/image.py; the 
 never reach the bits above it); the image's shift
 makes room for sub-grey-level padding). The digit ``d`` is ``(xu >> a d) & (2^a - 1)``.
 Layer constants (``flip_mask``, ``input_shift``) and the chunk's per-lane pad values are held by
-the caller; the digit index changes per beat. Latency 1.
+the caller; the digit index changes per beat. Latency 2 (for the clock): ``xu`` is
+registered with the beat's digit index, then the digit is selected.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rtl_gen.hw.common import check_ints
 class OperandStage(wiring.Component):
     """``simd`` lanes of ``bits``-bit elements to ``a_bits``-bit digits of ``xu``."""
 
-    latency = 1
+    latency = 2
 
     def __init__(self, simd: int, bits: int, a_bits: int, xu_bits: int) -> None:
         check_ints("OperandStage", simd=(simd, 1, 1024), bits=(bits, 1, 64),
@@ -43,8 +44,10 @@ class OperandStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        keep = Signal(self.bits)
-        m.d.comb += keep.eq(Mux(self.flip_mask != 0, (self.flip_mask << 1) - 1, ~0))
+        keep = Signal(self.bits)  # a layer constant: registered
+        m.d.sync += keep.eq(Mux(self.flip_mask != 0, (self.flip_mask << 1) - 1, ~0))
+        digit1, valid1 = Signal.like(self.digit), Signal()
+        m.d.sync += [digit1.eq(self.digit), valid1.eq(self.valid)]
         for j in range(self.simd):
             raw = self.lanes[j]
             v = Signal(self.bits, name=f"v{j}")
@@ -52,7 +55,7 @@ class OperandStage(wiring.Component):
             # extension above it must not reach the top digit
             m.d.comb += v.eq((raw ^ self.flip_mask) & keep)
             xu = Signal(self.xu_bits, name=f"xu{j}")
-            m.d.comb += xu.eq(Mux(self.pad[j], self.pad_value[j], v << self.input_shift))
-            m.d.sync += self.x[j].eq((xu >> (self.digit * self.a_bits))[: self.a_bits])
-        m.d.sync += self.out_valid.eq(self.valid)
+            m.d.sync += xu.eq(Mux(self.pad[j], self.pad_value[j], v << self.input_shift))
+            m.d.sync += self.x[j].eq((xu >> (digit1 * self.a_bits))[: self.a_bits])
+        m.d.sync += self.out_valid.eq(valid1)
         return m

@@ -46,7 +46,11 @@ class OutputWalker(wiring.Component):
         m = Module()
         dim = self.dim_bits
         og, pix = Signal(dim), Signal(2 * dim)
-        last_pix = pix == self.oh * self.ow - 1
+        # the layer's last pixel, registered: no multiplier in the walk's timing paths
+        # (``oh``, ``ow`` are descriptor fields, set well before ``go``)
+        npix_m1, groups_m1 = Signal(2 * dim), Signal(dim + 4)
+        m.d.sync += [npix_m1.eq(self.oh * self.ow - 1), groups_m1.eq(self.groups - 1)]
+        last_pix = pix == npix_m1
         for i in range(len(self.epws)):
             pix_off, word_off, slot = (getattr(self, f"wr{i}_{n}")
                                        for n in ("pix_off", "word_off", "slot"))
@@ -69,6 +73,6 @@ class OutputWalker(wiring.Component):
             m.d.sync += pix.eq(pix + 1)
             with m.If(last_pix):
                 m.d.sync += [pix.eq(0), og.eq(og + 1)]
-                with m.If(og == self.groups - 1):
+                with m.If(og == groups_m1):
                     m.d.sync += self.busy.eq(0)
         return m

@@ -39,6 +39,11 @@ class ResidualWalker(wiring.Component):
         m = Module()
         dim = self.dim_bits
         og, oy, ox, c0 = Signal(dim), self.iy0, self.ix0, self.c0
+        # the loop bounds less one, registered (descriptor fields, set well before go)
+        ow_m1, oh_m1, groups_m1 = (Signal(dim + 4, name=f"{n}_m1") for n in ("ow", "oh",
+                                                                            "groups"))
+        m.d.sync += [ow_m1.eq(self.ow - 1), oh_m1.eq(self.oh - 1),
+                     groups_m1.eq(self.groups - 1)]
         room = Signal(signed(dim + 2))  # channels left from c0
         m.d.comb += [room.eq(self.o - c0),
                      self.n.eq(Mux(room < self.lanes, room, self.lanes))]
@@ -47,10 +52,10 @@ class ResidualWalker(wiring.Component):
                          c0.eq(0)]
         with m.Elif(self.cmd_valid & self.cmd_ready):
             m.d.sync += ox.eq(ox + 1)
-            with m.If(ox == self.ow - 1):
+            with m.If(ox == ow_m1):
                 m.d.sync += [ox.eq(0), oy.eq(oy + 1)]
-                with m.If(oy == self.oh - 1):
+                with m.If(oy == oh_m1):
                     m.d.sync += [oy.eq(0), og.eq(og + 1), c0.eq(c0 + self.lanes)]
-                    with m.If(og == self.groups - 1):
+                    with m.If(og == groups_m1):
                         m.d.sync += self.cmd_valid.eq(0)
         return m

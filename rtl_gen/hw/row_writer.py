@@ -8,7 +8,8 @@ slot0 + lanes - 1`` of one word (``sel`` exactly those bytes, so the rest of the
 what other groups wrote). The row is registered as its words on accept and the words leave
 one per cycle on the pipelined Wishbone port (consecutive addresses from ``addr``, never
 waiting for acks); the next row is accepted on the cycle the last word is taken, so rows
-stream at one word per cycle. ``words`` clips a tensor's last group (0: accept, write
+stream at one word per cycle. Rows enter through a :class:`SkidBuffer`, so ``ready`` is a
+register and the bus's ``stall`` does not reach the row's producer in the same cycle. ``words`` clips a tensor's last group (0: accept, write
 nothing; values above ``W`` count as ``W``). Lanes beyond the channel count that fall in a
 written word are written as given (zero for an image equal to ``pack``).
 """
@@ -22,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.compile.image import per_word
 from rtl_gen.hw.common import check_int, check_ints
 from rtl_gen.hw.mem_port import MemPortSignature
+from rtl_gen.hw.skid_buffer import SkidBuffer
 
 MAX_OUTSTANDING = 255  # unacknowledged writes; issue pauses at this many
 
@@ -64,15 +66,24 @@ class RowWriter(wiring.Component):
         pending = Signal(range(MAX_OUTSTANDING + 1))
         stb, took = Signal(), Signal()
 
+        # rows in through a register slice
+        fields = [Value.cast(self.row), self.addr, self.slot0, self.words]
+        m.submodules.inq = inq = SkidBuffer(sum(len(f) for f in fields))
+        m.d.comb += [inq.in_valid.eq(self.valid), self.ready.eq(inq.in_ready),
+                     inq.in_data.eq(Cat(*fields))]
+        row, addr, slot0, n_words = (Signal.like(f, name=f"in_{i}") for i, f in
+                                     enumerate(fields))
+        m.d.comb += Cat(row, addr, slot0, n_words).eq(inq.out_data)
+        take = Signal()
         # the accepted row's words and byte enables
         new_words, new_sel = Signal(nw * mb), Signal(nsel)
-        raw = Value.cast(self.row)
+        raw = row
         if self.whole:
             m.d.comb += new_words.eq(_whole_words(raw, self.bits, self.epw, mb, nw))
             m.d.comb += new_sel.eq((1 << nsel) - 1)
         else:
             span = self.lanes * self.bits // 8
-            with m.Switch(self.slot0):  # byte-aligned slots the row fits from
+            with m.Switch(slot0):  # byte-aligned slots the row fits from
                 for p in range(self.epw - self.lanes + 1):
                     if p * self.bits % 8 == 0:
                         with m.Case(p):
@@ -87,11 +98,12 @@ class RowWriter(wiring.Component):
             self.bus.cyc.eq((left != 0) | (pending != 0)), self.bus.stb.eq(stb),
             self.bus.we.eq(1), self.bus.adr.eq(adr), self.bus.dat_w.eq(words[:mb]),
             self.bus.sel.eq(sel),
-            self.ready.eq((left == 0) | (took & (left == 1))),
-            self.idle.eq((left == 0) & (pending == 0)),
+            inq.out_ready.eq((left == 0) | (took & (left == 1))),
+            take.eq(inq.out_valid & inq.out_ready),
+            self.idle.eq((left == 0) & (pending == 0) & ~inq.out_valid & inq.in_ready),
         ]
-        with m.If(self.valid & self.ready):
-            m.d.sync += [left.eq(Mux(self.words > nw, nw, self.words)), adr.eq(self.addr),
+        with m.If(take):
+            m.d.sync += [left.eq(Mux(n_words > nw, nw, n_words)), adr.eq(addr),
                          words.eq(new_words), sel.eq(new_sel)]
         with m.Elif(took):
             m.d.sync += [left.eq(left - 1), adr.eq(adr + 1), words.eq(words >> mb)]

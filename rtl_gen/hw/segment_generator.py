@@ -3,26 +3,36 @@
 For one chunk command (the window origin ``iy0 = oy*s - p``, ``ix0 = ox*s - p``, the first
 term's window position ``ky0, kx0`` and channel ``c0``, and ``n`` lanes) it emits one segment
 per cycle: lanes at a window position outside the image as one pad segment, inside as runs
-of at most ``E - e`` elements from one word (``E`` elements per word), in lane order, the
-chunk's last segment flagged ``last``. Positions advance ``(ky, kx)`` row-major, channels
-restart at 0, so no division is needed; the next command is taken in the cycle the
-current chunk's last segment leaves (``idle`` then), so one-segment chunks stream at one per
-cycle; the pixel address is ``(y * W + x) * words_per_pixel``
-from one multiplier. Layer constants (``cin``, ``k``, ``H``, ``W``, ``E``, words per pixel) are
-held by the caller.
+of at most ``E - e`` elements from one word (``E`` elements per word, a power of two), in
+lane order, the chunk's last segment flagged ``last``. Positions advance ``(ky, kx)``
+row-major, channels restart at 0, so no division is needed.
+
+Pipelined for the clock (docs/ARCHITECTURE.md "Timing"): a command is registered, then its
+first position, word and slot are worked out (``c0 >> log2 E``, ``c0 & (E - 1)``) and its
+word address ``base + y*W*wpp + x*wpp + word`` computed by a registered multiply-add
+(:func:`~rtl_gen.hw.pipelined.mul`); the result waits in a small queue. The segment stage
+keeps the current word address, the pixel's address, the position and the "inside the
+image" flags in registers and updates them by additions only (the next pixel is ``+wpp``,
+the next window row ``+(W - k + 1) * wpp``); each segment leaves through a
+:class:`SkidBuffer`. Commands are taken while the queue has a free credit, so chunks of one
+segment still stream at one per cycle. Layer constants (``cin``, ``k``, ``H``, ``W``,
+``E``, words per pixel, ``base``) are held by the caller from at least one cycle before
+the first command.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.pipelined import delay_line, mul, mul_latency, reg
+from rtl_gen.hw.skid_buffer import SkidBuffer
 
 
 class SegmentGenerator(wiring.Component):
-    """Chunk commands in (``start`` when ``idle``), segments out (``valid``/``ready``)."""
+    """Chunk commands in (``cmd_valid``/``cmd_ready``), segments out (``valid``/``ready``)."""
 
     def __init__(self, simd: int, addr_bits: int = 24, dim_bits: int = 12) -> None:
         check_ints("SegmentGenerator", simd=(simd, 1, 1024), addr_bits=(addr_bits, 8, 40),
@@ -35,57 +45,118 @@ class SegmentGenerator(wiring.Component):
             "cin": In(dim), "k": In(dim), "h": In(dim), "w": In(dim), "epw": In(8),
             "wpp": In(dim), "base": In(addr_bits),
             # chunk command
-            "start": In(1), "iy0": In(sdim), "ix0": In(sdim), "ky0": In(dim), "kx0": In(dim),
-            "c0": In(dim), "n": In(lane),
-            "idle": Out(1),
+            "cmd_valid": In(1), "cmd_ready": Out(1), "iy0": In(sdim), "ix0": In(sdim),
+            "ky0": In(dim), "kx0": In(dim), "c0": In(dim), "n": In(lane),
             # segment out
             "valid": Out(1), "ready": In(1), "last": Out(1), "is_pad": Out(1),
             "addr": Out(addr_bits), "lane0": Out(lane), "count": Out(lane), "e0": Out(8),
         })
         self.dim_bits, self.addr_bits = dim_bits, addr_bits
+        self.prep_latency = 3 + mul_latency(dim_bits + 2, addr_bits + 1, 2)
+        # commands in flight or queued: one per cycle of the loop from take to load
+        self.queue_depth = self.prep_latency + 2
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        d = self.dim_bits
-        busy = Signal()
-        ky, kx, c = Signal(d), Signal(d), Signal(d)
-        iy0, ix0 = Signal(signed(d + 1)), Signal(signed(d + 1))
-        lane, left = Signal(range(self.simd + 1)), Signal(range(self.simd + 1))
-        e, widx = Signal(8), Signal(d)
-        y, x = Signal(signed(d + 2)), Signal(signed(d + 2))
-        m.d.comb += [y.eq(iy0 + ky), x.eq(ix0 + kx)]
-        inside = (y >= 0) & (y < self.h) & (x >= 0) & (x < self.w)
-        run = Signal(range(self.simd + 1))
-        m.d.comb += run.eq(left)
-        with m.If(self.cin - c < left):
-            m.d.comb += run.eq(self.cin - c)
-        fit = Signal(range(self.simd + 1))
-        m.d.comb += fit.eq(run)
-        with m.If(inside & (self.epw - e < run)):
-            m.d.comb += fit.eq(self.epw - e)
-        pixel = Signal(self.addr_bits)
-        m.d.comb += pixel.eq((y.as_unsigned()[:d] * self.w + x.as_unsigned()[:d]) * self.wpp)
-        ending = busy & self.ready & (fit == left)
-        m.d.comb += [
-            self.idle.eq(~busy | ending), self.valid.eq(busy), self.is_pad.eq(~inside),
-            self.addr.eq(self.base + pixel + widx), self.lane0.eq(lane), self.count.eq(fit),
-            self.e0.eq(e), self.last.eq(fit == left),
-        ]
-        with m.If(self.idle & self.start):
-            m.d.sync += [busy.eq(self.n != 0), ky.eq(self.ky0), kx.eq(self.kx0), c.eq(self.c0),
-                         iy0.eq(self.iy0), ix0.eq(self.ix0), lane.eq(0), left.eq(self.n)]
-            # the first element's word and slot within its pixel
-            m.d.sync += [e.eq(self.c0 % self.epw), widx.eq(self.c0 // self.epw)]
-        with m.Elif(busy & self.ready):
-            m.d.sync += [lane.eq(lane + fit), left.eq(left - fit)]
-            with m.If(fit == left):
-                m.d.sync += busy.eq(0)
-            with m.If(fit == run):  # this window position is done: next one, channel 0
-                m.d.sync += [c.eq(0), e.eq(0), widx.eq(0)]
-                with m.If(kx + 1 == self.k):
-                    m.d.sync += [kx.eq(0), ky.eq(ky + 1)]
-                with m.Else():
-                    m.d.sync += kx.eq(kx + 1)
-            with m.Else():  # the word is used up: next word of the same pixel
-                m.d.sync += [c.eq(c + fit), e.eq(0), widx.eq(widx + 1)]
+        d, ab = self.dim_bits, self.addr_bits
+        lane_t, pos_t = range(self.simd + 1), signed(d + 2)
+        # ---- layer constants, registered (the caller holds them ahead of the commands) ---
+        epw_m1 = reg(m, self.epw - 1, "epw_m1", 8)
+        lg = reg(m, Cat(*[Cat(*[self.epw[i] for i in range(8) if i >> b & 1]).any()
+                          for b in range(3)]), "lg", 3)  # log2 E (E is one-hot)
+        rowwords = reg(m, self.w * self.wpp, "rowwords", ab)
+        km1wpp = reg(m, (self.k - 1) * self.wpp, "km1wpp", ab)
+        rowstep = reg(m, rowwords - km1wpp, "rowstep", ab)  # to the next window row
+        km1 = reg(m, self.k - 1, "km1", d)
+        wm1, hm1 = reg(m, self.w - 1, "wm1", pos_t), reg(m, self.h - 1, "hm1", pos_t)
+        # ---- credits: commands taken and not yet loaded by the segment stage -------------
+        qd = self.queue_depth
+        cred = Signal(range(qd + 1))
+        take, load = Signal(), Signal()
+        m.d.comb += [self.cmd_ready.eq(cred < qd), take.eq(self.cmd_valid & self.cmd_ready)]
+        m.d.sync += cred.eq(cred + take - load)
+        # ---- prep: P0 the command; P1 the first position, word and slot -----------------
+        cmd = {k: reg(m, getattr(self, k), f"p0_{k}") for k in ("iy0", "ix0", "ky0", "kx0",
+                                                                  "c0", "n")}
+        p0v = reg(m, take, "p0_v")
+        p1 = Signal(_PREP(d, lane_t, pos_t))
+        m.d.sync += [p1.y.eq(cmd["iy0"] + cmd["ky0"]), p1.x.eq(cmd["ix0"] + cmd["kx0"]),
+                     p1.ix0.eq(cmd["ix0"]), p1.kx.eq(cmd["kx0"]), p1.n.eq(cmd["n"]),
+                     p1.e.eq(cmd["c0"] & epw_m1), p1.widx.eq(cmd["c0"] >> lg),
+                     p1.crem.eq(self.cin - cmd["c0"]), p1.v.eq(p0v)]
+        # the pixel's address base + y*W*wpp + x*wpp (registered multiply-add), and the
+        # prep fields (with the inside-the-image flags) delayed alongside
+        paddr0, lat = mul(m, p1.y, Cat(rowwords, 0).as_signed(), name="pix",
+                          extra=[p1.x * self.wpp, self.base], width=ab)
+        p2 = Signal.like(p1)
+        m.d.sync += [p2.eq(p1), p2.iny.eq(_inside(p1.y, self.h)),
+                     p2.inx.eq(_inside(p1.x, self.w)), p2.inx_row.eq(_inside(p1.ix0, self.w))]
+        late = delay_line(m, p2, lat - 1, "p2")
+        ent = Signal(_ENTRY(d, lane_t, pos_t, ab))
+        m.d.sync += [ent.waddr.eq(paddr0[:ab] + late.widx), ent.paddr.eq(paddr0[:ab])]
+        m.d.sync += [getattr(ent, f).eq(getattr(late, f)) for f in _CARRIED]
+        # ---- the queue between the prep pipeline and the segment stage -------------------
+        m.submodules.q = q = fifo.SyncFIFO(width=len(ent.as_value()) - 1, depth=qd)
+        m.d.comb += [q.w_en.eq(ent.v), q.w_data.eq(ent.as_value()[:-1])]
+        hd = data.View(_ENTRY(d, lane_t, pos_t, ab), Cat(q.r_data, 0))
+        # ---- the segment stage -----------------------------------------------------------
+        st = Signal(_ENTRY(d, lane_t, pos_t, ab))  # v: busy, n: lanes left
+        lane, erem = Signal(lane_t), Signal(range(257))
+        ins = st.inx & st.iny
+        last, pos_done = Signal(), Signal()
+        m.d.comb += [last.eq((st.n <= st.crem) & ((st.n <= erem) | ~ins)),
+                     pos_done.eq((st.crem <= st.n) & ((st.crem <= erem) | ~ins))]
+        fit = Signal(lane_t)
+        m.d.comb += fit.eq(Mux(last, st.n, Mux(pos_done, st.crem, erem)))
+        m.submodules.out = out = SkidBuffer(ab + 2 * len(self.lane0) + 10)
+        outs = [self.addr, self.is_pad, self.lane0, self.count, self.e0, self.last]
+        m.d.comb += [out.in_valid.eq(st.v),
+                     out.in_data.eq(Cat(st.waddr, ~ins, lane, fit, st.e, last)),
+                     out.out_ready.eq(self.ready), self.valid.eq(out.out_valid),
+                     Cat(*outs).eq(out.out_data)]
+        adv = st.v & out.in_ready
+        m.d.comb += [load.eq(q.r_rdy & (~st.v | (adv & last))), q.r_en.eq(load)]
+        wrap = st.kx == km1
+        step = Signal(ab)
+        m.d.comb += step.eq(st.paddr + Mux(wrap, rowstep, self.wpp))
+        with m.If(load):
+            m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0), erem.eq(self.epw - hd.e)]
+        with m.Elif(adv & last):
+            m.d.sync += st.v.eq(0)
+        with m.Elif(adv & pos_done):  # the next window position, channel 0
+            m.d.sync += [lane.eq(lane + st.crem), st.n.eq(st.n - st.crem), st.crem.eq(self.cin),
+                         st.e.eq(0), erem.eq(self.epw), st.paddr.eq(step), st.waddr.eq(step)]
+            with m.If(wrap):
+                m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
+                             st.inx.eq(st.inx_row), st.iny.eq((st.y >= -1) & (st.y < hm1))]
+            with m.Else():
+                m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1),
+                             st.inx.eq((st.x >= -1) & (st.x < wm1))]
+        with m.Elif(adv):  # the word is used up: the next word of the same pixel
+            m.d.sync += [lane.eq(lane + erem), st.n.eq(st.n - erem), st.crem.eq(st.crem - erem),
+                         st.e.eq(0), erem.eq(self.epw), st.waddr.eq(st.waddr + 1)]
         return m
+
+
+_CARRIED = ("y", "x", "ix0", "kx", "crem", "e", "n", "iny", "inx", "inx_row", "v")
+
+
+def _PREP(d: int, lane_t: range, pos_t) -> data.StructLayout:
+    """A command after the first prep stage: its first position ``(y, x)``, the window
+    row's first column ``ix0``, column ``kx``, channels left at the position ``crem``,
+    slot ``e`` and word ``widx`` in the pixel, lanes ``n``, inside flags, valid."""
+    return data.StructLayout({"y": pos_t, "x": pos_t, "ix0": pos_t, "kx": d, "crem": d,
+                              "e": 8, "widx": d, "n": lane_t, "iny": 1, "inx": 1,
+                              "inx_row": 1, "v": 1})
+
+
+def _ENTRY(d: int, lane_t: range, pos_t, ab: int) -> data.StructLayout:
+    """A queued command (and the segment stage's state): the word and pixel addresses and
+    the prep fields but the word index; ``v`` last (not stored in the queue)."""
+    f = {"waddr": ab, "paddr": ab}
+    f.update({k: _PREP(d, lane_t, pos_t).members[k] for k in _CARRIED})
+    return data.StructLayout(f)
+
+
+def _inside(v, lim):
+    return (v >= 0) & (v < lim)

@@ -80,7 +80,8 @@ def tool_versions(t: Target) -> dict:
 def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, clock: float,
                seed: int = 1, nodsp: bool | None = None, flatten: bool = False,
                keep_netlist: bool = False, mem_gbps: float | None = None,
-               timeout: float | None = None, fit: dict | None = None) -> dict:
+               timeout: float | None = None, fit: dict | None = None,
+               route: bool = True) -> dict:
     """One synthesis + place-and-route run of ``top`` on ``t``; the result merged into the
     build's report. Returns the result dict."""
     runner.require_tools(t)  # both, before hours of synthesis
@@ -106,7 +107,8 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     fresh = not (build / "synth").exists()
     try:
         res = _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log,
-                   clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0)
+                   clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0,
+                   route)
     except BaseException:
         if fresh and (build / "synth").is_dir() and not any((build / "synth").iterdir()):
             (build / "synth").rmdir()
@@ -120,7 +122,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
 
 
 def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log, clock, seed,
-         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0) -> dict:
+         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, route) -> dict:
     """The tool runs inside a temporary folder that becomes ``out_dir`` on success."""
     with atomic_folder(out_dir) as tmp:
         try:
@@ -146,9 +148,9 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                  f"{design['ff']:,} FF, {design['bram']} BRAM, {design['dsp']} DSP")
             _precheck(whole, t)
             _say(f"[synth] {t.nextpnr} at {clock:g} MHz")
-            runner.run_nextpnr(t, tmp, clock, seed, timeout)
+            runner.run_nextpnr(t, tmp, clock, seed, timeout, route)
             inst = parse.instance_paths(tmp / "netlist.json", WRAPPER)
-            pnr = parse.nextpnr_report(tmp / "nextpnr.json", inst)
+            pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst), "routed": route}
             t2 = time.perf_counter()
             if not keep_netlist:
                 (tmp / "netlist.json").unlink()
@@ -257,7 +259,8 @@ def main(args: argparse.Namespace) -> int:
     mem = args.mem_gbps if args.mem_gbps is not None else derive.MEMORY[t.family][0]
     nodsp = {"auto": None, "hard": False, "soft": True}[args.multipliers]
     run = {"clock": clock, "seed": args.seed, "nodsp": nodsp, "flatten": args.flatten,
-           "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout}
+           "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout,
+           "route": not args.no_route}
     if args.fit:
         res = _fit(build, rep, t, args, run)
     else:
@@ -268,7 +271,8 @@ def main(args: argparse.Namespace) -> int:
     lpm = f", {d['lut4_per_mac']:.2f} LUT4/MAC" if d["lut4_per_mac"] is not None else ""
     print(f"{args.build}: {top} on {t.name}: {res['yosys']['top']['lut4']:,} LUT4, "
           f"{res['yosys']['top']['ff']:,} FF, {res['yosys']['top']['bram']} BRAM, "
-          f"{res['yosys']['top']['dsp']} DSP, Fmax {p['fmax_mhz']:.1f} MHz (requested "
+          f"{res['yosys']['top']['dsp']} DSP, Fmax {p['fmax_mhz']:.1f} MHz"
+          f"{'' if p.get('routed', True) else ' (placement estimate)'} (requested "
           f"{p['requested_mhz']:g}){lpm}, {d['fps']['compute_bound']['fps']:.1f} FPS compute "
           f"bound")
     if fit is not None and not fit["confirmed"]:
@@ -328,4 +332,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "optimisation, no per-component figures)")
     p.add_argument("--keep-netlist", action="store_true", help="keep Yosys's netlist.json")
     p.add_argument("--timeout", type=float, help="seconds each tool may run")
+    p.add_argument("--no-route", action="store_true", help="stop after placement: Fmax is "
+                   "nextpnr's post-placement estimate (much faster on large designs)")
     p.set_defaults(func=main)

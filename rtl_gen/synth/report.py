@@ -52,8 +52,9 @@ def markdown(res: dict) -> str:
         lines.append(f"| {name} | {ys} | {used} | {avail} |")
     lines += [
         "",
-        (f"Fmax **{res['nextpnr']['fmax_mhz']:.1f} MHz** (requested "
-         f"{res['nextpnr']['requested_mhz']:g} MHz: {met})."),
+        (f"Fmax **{res['nextpnr']['fmax_mhz']:.1f} MHz**"
+         f"{'' if res['nextpnr'].get('routed', True) else ' (post-placement estimate: not routed)'}"
+         f" (requested {res['nextpnr']['requested_mhz']:g} MHz: {met})."),
     ]
     if cp:
         lines.append(f"Critical path {cp['delay_ns']} ns ({cp['logic_ns']} ns logic, "
