@@ -95,8 +95,6 @@ def analyse(netlist: Path, period: float, top_n: int) -> list[dict]:
         f = len(sinks.get(b, ()))
         return NET + (FANOUT * math.log2(f / 4) if f > 4 else 0.0)
 
-    arrival: dict[int, tuple[float, int | None, str]] = {}  # bit -> (t, prev bit, cell)
-
     def seq_start(c: dict, p: str) -> bool:
         t = c["type"]
         if t in SEQ:
@@ -105,7 +103,7 @@ def analyse(netlist: Path, period: float, top_n: int) -> list[dict]:
             return c["parameters"].get("REG_OUTPUT_CLK", "NONE") not in ("NONE", "\"NONE\"")
         return False
 
-    order_cache: dict[int, tuple[float, int | None, str]] = {}
+    order_cache: dict[int, tuple[float, int | None, str]] = {}  # bit -> (t, prev bit, cell)
     sys.setrecursionlimit(100000)
 
     def arr(b: int) -> tuple[float, int | None, str]:
@@ -170,7 +168,7 @@ def analyse(netlist: Path, period: float, top_n: int) -> list[dict]:
     def path_of(b: int) -> list[str]:
         out = []
         while b is not None:
-            t, prev, cn = arr(b)
+            _t, prev, cn = arr(b)
             out.append(cn)
             b = prev
         return out[::-1]

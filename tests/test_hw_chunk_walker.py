@@ -104,6 +104,7 @@ def test_chunk_walker_streams_one_command_per_cycle():
     async def bench(ctx):
         for name in FIELDS:
             ctx.set(getattr(dut, name), len(table) if name == "chunks" else c[name])
+        await ctx.tick()  # descriptor fields settle before go, as the loader sets them
         ctx.set(dut.go, 1)
         await ctx.tick()
         ctx.set(dut.go, 0)

@@ -19,6 +19,8 @@ while the FIFO has a free credit, so a ready consumer still gets one command per
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -70,35 +72,45 @@ class ChunkWalker(wiring.Component):
         cleft = Signal(signed(dim + 2))  # cin - cbase
         cred = Signal(range(QUEUE + 1))  # steps taken, commands not yet popped
         step, pop = Signal(), Signal()
-        last = Signal()
-        # the loop bounds less one, registered (descriptor fields, set well before go)
-        chunks_m1, ow_m1, oh_m1, groups_m1 = (Signal(dim + 4, name=f"{n}_m1") for n in (
-            "chunks", "ow", "oh", "groups"))
-        m.d.sync += [chunks_m1.eq(self.chunks - 1), ow_m1.eq(self.ow - 1), oh_m1.eq(self.oh - 1),
-                     groups_m1.eq(self.groups - 1)]
-        m.d.comb += [step.eq(running & (cred < QUEUE)), last.eq(kc == chunks_m1),
-                     rp.addr.eq(kc), rp.en.eq(step), pop.eq(self.cmd_valid & self.cmd_ready)]
+        # the loop bounds less one, registered (descriptor fields, set well before go), and
+        # per counter a registered "at its last value" flag, so the step's enables are a
+        # couple of LUT levels deep
+        names = ("kc", "ox", "oy", "og")
+        bound = {n: Signal(dim + 4, name=f"{n}_m1") for n in names}
+        m.d.sync += [bound["kc"].eq(self.chunks - 1), bound["ox"].eq(self.ow - 1),
+                     bound["oy"].eq(self.oh - 1), bound["og"].eq(self.groups - 1)]
+        at_end = {n: Signal(name=f"{n}_last") for n in names}
+        cnt = {"kc": kc, "ox": ox, "oy": oy, "og": og}
+        m.d.comb += [step.eq(running & (cred < QUEUE)), rp.addr.eq(kc), rp.en.eq(step),
+                     pop.eq(self.cmd_valid & self.cmd_ready)]
         m.d.sync += cred.eq(cred + step - pop)
         s1 = Signal(_STAGE(dim))
         m.d.sync += [s1.v.eq(step), s1.iy0.eq(iy0), s1.ix0.eq(ix0), s1.cbase.eq(cbase),
-                     s1.cleft.eq(cleft), s1.first.eq(kc == 0), s1.last.eq(last)]
+                     s1.cleft.eq(cleft), s1.first.eq(kc == 0), s1.last.eq(at_end["kc"])]
+        # counter n advances when every inner counter is at its last value
+        adv = {"kc": step}
+        for inner, outer in pairwise(names):
+            adv[outer] = adv[inner] & at_end[inner]
         with m.If(self.go):
-            m.d.sync += [running.eq(1), kc.eq(0), og.eq(0), oy.eq(0), ox.eq(0),
-                         iy0.eq(-self.pad), ix0.eq(-self.pad), cbase.eq(0),
+            m.d.sync += [running.eq(1), iy0.eq(-self.pad), ix0.eq(-self.pad), cbase.eq(0),
                          cleft.eq(self.cin), cred.eq(0), s1.v.eq(0)]
-        with m.Elif(step):
-            m.d.sync += kc.eq(kc + 1)
-            with m.If(last):
-                m.d.sync += [kc.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + self.stride)]
-                with m.If(ox == ow_m1):
-                    m.d.sync += [ox.eq(0), ix0.eq(-self.pad), oy.eq(oy + 1),
-                                 iy0.eq(iy0 + self.stride)]
-                    with m.If(oy == oh_m1):
-                        m.d.sync += [oy.eq(0), iy0.eq(-self.pad), og.eq(og + 1),
-                                     cbase.eq(cbase + self.chan_step),
-                                     cleft.eq(cleft - self.chan_step)]
-                        with m.If(og == groups_m1):
-                            m.d.sync += running.eq(0)
+            for n in names:
+                m.d.sync += [cnt[n].eq(0), at_end[n].eq(bound[n] == 0)]
+        with m.Else():
+            for n in names:
+                with m.If(adv[n]):
+                    with m.If(at_end[n]):
+                        m.d.sync += [cnt[n].eq(0), at_end[n].eq(bound[n] == 0)]
+                    with m.Else():
+                        m.d.sync += [cnt[n].eq(cnt[n] + 1), at_end[n].eq(cnt[n] + 1 == bound[n])]
+            with m.If(adv["ox"]):
+                m.d.sync += ix0.eq(Mux(at_end["ox"], -self.pad, ix0 + self.stride))
+            with m.If(adv["oy"]):
+                m.d.sync += iy0.eq(Mux(at_end["oy"], -self.pad, iy0 + self.stride))
+            with m.If(adv["og"]):
+                m.d.sync += [cbase.eq(cbase + self.chan_step), cleft.eq(cleft - self.chan_step)]
+                with m.If(at_end["og"]):
+                    m.d.sync += running.eq(0)
         # ---- S1: the entry; the channel offset and the channels left -------------------
         ent = rp.data
         s2 = Signal(_STAGE(dim))

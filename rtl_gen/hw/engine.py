@@ -48,7 +48,7 @@ from rtl_gen.hw.weight_buffer import WeightBuffer
 # pixels in flight from the issuer to the writers: covers the datapath's latency when a
 # pixel takes few cycles (1 x 1 convolutions, pools)
 OUT_DEPTH = 16
-FETCH_DEPTH = 16  # chunks in flight in the activation fetch unit: covers its ~12-cycle latency
+FETCH_DEPTH = 24  # chunks in flight in the activation fetch unit: covers its ~18-cycle latency
 RES_DEPTH = 16  # residual rows read ahead
 DIM = 12  # bits of every loop bound and coordinate
 

@@ -87,10 +87,13 @@ class FetchUnit(wiring.Component):
             m.d.comb += [la.valid.eq(rd.valid), la.last.eq(last), la.is_pad.eq(rd.skip),
                          la.word.eq(rd.data), la.lane0.eq(lane0), la.count.eq(count),
                          la.e0.eq(e0)]
-        # assembled chunk -> output FIFO
+        # assembled chunk -> output FIFOs: the lanes and pad mask in LUT RAM, the tag in a
+        # buffered FIFO (written and read together), so the consumer's handshake reads
+        # registers (``valid``, ``out_tag``, ``level``), not a RAM
         q_lanes = data.ArrayLayout(unsigned(self.bits), self.lanes)
-        width = q_lanes.size + self.lanes + self.tag_bits
+        width = q_lanes.size + self.lanes
         m.submodules.q = q = fifo.SyncFIFO(width=width, depth=self.depth)
+        m.submodules.qt = qt = fifo.SyncFIFOBuffered(width=self.tag_bits, depth=self.depth)
         lanes = Signal(q_lanes)
         with m.Switch(self.sel):
             for i, la in enumerate(self.las):
@@ -98,11 +101,12 @@ class FetchUnit(wiring.Component):
                     for j in range(self.lanes):
                         m.d.comb += lanes[j].eq(la.lanes[j])
         m.d.comb += [q.w_en.eq(self.las[0].out_valid),
-                     q.w_data.eq(Cat(lanes.as_value(), self.las[0].pad, tags.r_data)),
+                     q.w_data.eq(Cat(lanes.as_value(), self.las[0].pad)),
+                     qt.w_en.eq(self.las[0].out_valid), qt.w_data.eq(tags.r_data),
                      tags.r_en.eq(self.las[0].out_valid)]
-        m.d.comb += [self.valid.eq(q.r_rdy), q.r_en.eq(self.ready), pop.eq(q.r_rdy & self.ready),
+        m.d.comb += [self.valid.eq(qt.r_rdy), q.r_en.eq(pop), qt.r_en.eq(self.ready),
+                     pop.eq(qt.r_rdy & self.ready),
                      self.out_lanes.eq(q.r_data[:q_lanes.size]),
-                     self.out_pad.eq(q.r_data[q_lanes.size:q_lanes.size + self.lanes]),
-                     self.out_tag.eq(q.r_data[q_lanes.size + self.lanes:]),
-                     self.level.eq(q.r_level)]
+                     self.out_pad.eq(q.r_data[q_lanes.size:]),
+                     self.out_tag.eq(qt.r_data), self.level.eq(qt.r_level)]
         return m

@@ -98,25 +98,38 @@ class Loader(wiring.Component):
         with m.If(self.copied):
             m.d.sync += shadow_full.eq(0)
         n_desc = len(sp.desc_fields)
+        # descriptor slot i goes to field i: a one-hot select shifted per slot (zero outside
+        # the descriptor burst), so each field's enable is one gate
+        dsel = Signal(n_desc)
+        with m.If(slot_ok):
+            m.d.sync += dsel.eq(dsel << 1)
+            for i, f in enumerate(sp.desc_fields):
+                with m.If(dsel[i]):
+                    m.d.sync += getattr(d, f).eq(slot)
         group_slots = sp.pe * self.n_fields * wps
 
         def burst(base, count) -> list:
             return [rd.start.eq(1), rd.base.eq(base), rd.count.eq(count)]
 
-        def go(base, count, nxt: str) -> None:
-            """Start a burst once the reader is idle, then receive it in state ``nxt``."""
+        # items of the current burst still due less one, and a registered "the next item
+        # is the last" flag: no wide compare in front of the state change
+        left, at_last = Signal(32), Signal()
+
+        def go(base, count, nxt: str, items) -> None:
+            """Start a burst once the reader is idle, then receive its ``items`` (slots or
+            words) in state ``nxt``."""
             with m.If(rd.idle):
                 m.d.comb += burst(base, count)
-                m.d.sync += idx.eq(0)
+                m.d.sync += [idx.eq(0), left.eq(items - 1), at_last.eq(items == 1)]
                 m.next = nxt
 
-        def receive(strobe, last, nxt: str, en=None) -> None:
-            """Count the burst's items (``strobe``) in ``idx``; item ``last`` ends it."""
+        def receive(strobe, nxt: str, en=None) -> None:
+            """Count the burst's items (``strobe``) in ``idx``; the last one ends it."""
             if en is not None:
                 m.d.comb += en.eq(strobe)
             with m.If(strobe):
-                m.d.sync += idx.eq(idx + 1)
-                with m.If(idx == last):
+                m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), at_last.eq(left == 1)]
+                with m.If(at_last):
                     m.next = nxt
 
         with m.FSM():
@@ -129,24 +142,22 @@ class Loader(wiring.Component):
                 m.d.sync += nlayers.eq(slot)
                 m.next = "DESC_GO"
             with m.State("DESC_GO"):
-                go(desc_addr, n_desc * wps, "DESC")
+                go(desc_addr, n_desc * wps, "DESC", n_desc)
+                with m.If(rd.idle):
+                    m.d.sync += dsel.eq(1)
             with m.State("DESC"):
-                with m.If(slot_ok), m.Switch(idx):
-                    for i, f in enumerate(sp.desc_fields):
-                        with m.Case(i):
-                            m.d.sync += getattr(d, f).eq(slot)
-                receive(slot_ok, n_desc - 1, "CHUNK_GO")
+                receive(slot_ok, "CHUNK_GO")
             with m.State("CHUNK_GO"):
-                go(d.chunk_base, d.chunks * wps, "CHUNK")
+                go(d.chunk_base, d.chunks * wps, "CHUNK", d.chunks)
             with m.State("CHUNK"):
-                receive(slot_ok, d.chunks - 1, "ABUF_GO", self.chunk_en)
+                receive(slot_ok, "ABUF_GO", self.chunk_en)
             with m.State("ABUF_GO"):
                 with m.If(~d.abuf):
                     m.next = "LAYER_GO"
                 with m.Else():
-                    go(d.in_base, d.in_words, "ABUF")
+                    go(d.in_base, d.in_words, "ABUF", d.in_words)
             with m.State("ABUF"):
-                receive(word, d.in_words - 1, "LAYER_GO", self.abuf_en)
+                receive(word, "LAYER_GO", self.abuf_en)
             with m.State("LAYER_GO"):
                 m.d.comb += self.layer_go.eq(1)
                 m.d.sync += [grp.eq(0), paddr.eq(d.pbase), waddr.eq(d.wbase)]
@@ -170,9 +181,9 @@ class Loader(wiring.Component):
                 with m.If(d.blocks == 0):
                     m.next = "GRP_DONE"
                 with m.Else():
-                    go(waddr, d.blocks * self.wpb, "WEIGHTS")
+                    go(waddr, d.blocks * self.wpb, "WEIGHTS", d.blocks * self.wpb)
             with m.State("WEIGHTS"):
-                receive(word, d.blocks * self.wpb - 1, "GRP_DONE", self.wt_en)
+                receive(word, "GRP_DONE", self.wt_en)
             with m.State("GRP_DONE"):
                 m.d.sync += [shadow_full.eq(1), grp.eq(grp + 1),
                              paddr.eq(paddr + group_slots), waddr.eq(waddr + d.blocks * self.wpb)]

@@ -50,7 +50,8 @@ class OutputWalker(wiring.Component):
         # (``oh``, ``ow`` are descriptor fields, set well before ``go``)
         npix_m1, groups_m1 = Signal(2 * dim), Signal(dim + 4)
         m.d.sync += [npix_m1.eq(self.oh * self.ow - 1), groups_m1.eq(self.groups - 1)]
-        last_pix = pix == npix_m1
+        # registered "at the last pixel / group" flags: the pop's enables stay shallow
+        last_pix, last_og = Signal(), Signal()
         for i in range(len(self.epws)):
             pix_off, word_off, slot = (getattr(self, f"wr{i}_{n}")
                                        for n in ("pix_off", "word_off", "slot"))
@@ -68,11 +69,13 @@ class OutputWalker(wiring.Component):
                     with m.Else():
                         m.d.sync += slot.eq(slot + self.lanes)
         with m.If(self.go):
-            m.d.sync += [self.busy.eq(1), og.eq(0), pix.eq(0)]
+            m.d.sync += [self.busy.eq(1), og.eq(0), pix.eq(0), last_pix.eq(npix_m1 == 0),
+                         last_og.eq(groups_m1 == 0)]
         with m.Elif(self.pop):
-            m.d.sync += pix.eq(pix + 1)
+            m.d.sync += [pix.eq(pix + 1), last_pix.eq(pix + 1 == npix_m1)]
             with m.If(last_pix):
-                m.d.sync += [pix.eq(0), og.eq(og + 1)]
-                with m.If(og == groups_m1):
+                m.d.sync += [pix.eq(0), last_pix.eq(npix_m1 == 0), og.eq(og + 1),
+                             last_og.eq(og + 1 == groups_m1)]
+                with m.If(last_og):
                     m.d.sync += self.busy.eq(0)
         return m

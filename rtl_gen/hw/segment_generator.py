@@ -54,7 +54,7 @@ class SegmentGenerator(wiring.Component):
         self.dim_bits, self.addr_bits = dim_bits, addr_bits
         self.prep_latency = 3 + mul_latency(dim_bits + 2, addr_bits + 1, 2)
         # commands in flight or queued: one per cycle of the loop from take to load
-        self.queue_depth = self.prep_latency + 2
+        self.queue_depth = self.prep_latency + 3
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -89,19 +89,21 @@ class SegmentGenerator(wiring.Component):
         paddr0, lat = mul(m, p1.y, Cat(rowwords, 0).as_signed(), name="pix",
                           extra=[p1.x * self.wpp, self.base], width=ab)
         p2 = Signal.like(p1)
-        m.d.sync += [p2.eq(p1), p2.iny.eq(_inside(p1.y, self.h)),
-                     p2.inx.eq(_inside(p1.x, self.w)), p2.inx_row.eq(_inside(p1.ix0, self.w))]
+        m.d.sync += [p2.eq(p1), p2.erem.eq(self.epw - p1.e),
+                     p2.iny.eq(_inside(p1.y, self.h)), p2.inx.eq(_inside(p1.x, self.w)),
+                     p2.inx_row.eq(_inside(p1.ix0, self.w))]
         late = delay_line(m, p2, lat - 1, "p2")
         ent = Signal(_ENTRY(d, lane_t, pos_t, ab))
         m.d.sync += [ent.waddr.eq(paddr0[:ab] + late.widx), ent.paddr.eq(paddr0[:ab])]
         m.d.sync += [getattr(ent, f).eq(getattr(late, f)) for f in _CARRIED]
         # ---- the queue between the prep pipeline and the segment stage -------------------
-        m.submodules.q = q = fifo.SyncFIFO(width=len(ent.as_value()) - 1, depth=qd)
+        # buffered: the head comes from a register, not a RAM read, into the stage below
+        m.submodules.q = q = fifo.SyncFIFOBuffered(width=len(ent.as_value()) - 1, depth=qd)
         m.d.comb += [q.w_en.eq(ent.v), q.w_data.eq(ent.as_value()[:-1])]
         hd = data.View(_ENTRY(d, lane_t, pos_t, ab), Cat(q.r_data, 0))
         # ---- the segment stage -----------------------------------------------------------
         st = Signal(_ENTRY(d, lane_t, pos_t, ab))  # v: busy, n: lanes left
-        lane, erem = Signal(lane_t), Signal(range(257))
+        lane, erem = Signal(lane_t), st.erem
         ins = st.inx & st.iny
         last, pos_done = Signal(), Signal()
         m.d.comb += [last.eq((st.n <= st.crem) & ((st.n <= erem) | ~ins)),
@@ -120,7 +122,7 @@ class SegmentGenerator(wiring.Component):
         step = Signal(ab)
         m.d.comb += step.eq(st.paddr + Mux(wrap, rowstep, self.wpp))
         with m.If(load):
-            m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0), erem.eq(self.epw - hd.e)]
+            m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
         with m.Elif(adv & pos_done):  # the next window position, channel 0
@@ -138,15 +140,17 @@ class SegmentGenerator(wiring.Component):
         return m
 
 
-_CARRIED = ("y", "x", "ix0", "kx", "crem", "e", "n", "iny", "inx", "inx_row", "v")
+_CARRIED = ("y", "x", "ix0", "kx", "crem", "e", "erem", "n", "iny", "inx", "inx_row", "v")
 
 
 def _PREP(d: int, lane_t: range, pos_t) -> data.StructLayout:
     """A command after the first prep stage: its first position ``(y, x)``, the window
     row's first column ``ix0``, column ``kx``, channels left at the position ``crem``,
-    slot ``e`` and word ``widx`` in the pixel, lanes ``n``, inside flags, valid."""
+    slot ``e`` (``erem = E - e`` slots left) and word ``widx`` in the pixel, lanes ``n``,
+    inside flags, valid."""
     return data.StructLayout({"y": pos_t, "x": pos_t, "ix0": pos_t, "kx": d, "crem": d,
-                              "e": 8, "widx": d, "n": lane_t, "iny": 1, "inx": 1,
+                              "e": 8, "erem": range(257), "widx": d, "n": lane_t, "iny": 1,
+                              "inx": 1,
                               "inx_row": 1, "v": 1})
 
 
