@@ -66,3 +66,12 @@ def test_lane_assembler_builds_the_schedule_lanes(simd, mem_bits, which):
 def test_lane_assembler_rejects_elements_wider_than_words():
     with pytest.raises(ValueError, match="do not fit"):
         LaneAssembler(4, 40, 32)
+
+
+@pytest.mark.parametrize(("bits", "mem_bits"), [(2, 64), (8, 64), (32, 32), (16, 64)])
+def test_lane_assembler_latency_is_known_without_building_and_can_be_raised(bits, mem_bits):
+    from rtl_gen.hw.lane_assembler import assembler_latency
+
+    dut = LaneAssembler(4, bits, mem_bits)
+    assert dut.latency == assembler_latency(bits, mem_bits)
+    assert LaneAssembler(4, bits, mem_bits, min_latency=6).latency == max(6, dut.latency)

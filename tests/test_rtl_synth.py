@@ -118,6 +118,19 @@ def test_nextpnr_report_and_critical_path(tmp_path):
     assert cp["modules"] == ["top.mac", "top.epi"]
 
 
+def test_placement_only_report_takes_the_clock_from_the_log(tmp_path):
+    """``synth --no-route``: nextpnr's report has no clock; the post-placement estimate in
+    its log is used (the last one per clock)."""
+    path = tmp_path / "nextpnr.json"
+    path.write_text(json.dumps({"utilization": {"TRELLIS_COMB": {"used": 9, "available": 90}}}))
+    log = ("Info: Max frequency for clock 'clk': 40.00 MHz (FAIL at 150.00 MHz)\n"
+           "Info: Max frequency for clock 'clk': 70.10 MHz (FAIL at 150.00 MHz)\n")
+    r = parse.nextpnr_report(path, {}, log)
+    assert r["fmax_mhz"] == 70.1 and r["requested_mhz"] == 150.0
+    with pytest.raises(N2UQError, match="nextpnr reported no clock"):
+        parse.nextpnr_report(path, {}, "no estimate here")
+
+
 def test_fps_three_ways():
     rep = {"engine": {"mem_bits": 64}, "layers": [
         {"compute_cycles": 1000, "memory_cycles": 400, "predicted_cycles": 1100},

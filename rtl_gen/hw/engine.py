@@ -293,7 +293,10 @@ class Engine(wiring.Component):
         res_pop = dp.epi_valid & (d.res_en)
         pend_next = Signal.like(pend_out)
         m.d.comb += pend_next.eq(pend_out + start_pix - dp.out_valid)
-        m.d.sync += [pend_out.eq(pend_next), pend_zero.eq(pend_next == 0),
+        # pend_next == 0 without the adder in line: compares on the register, then the start
+        m.d.sync += [pend_out.eq(pend_next),
+                     pend_zero.eq(~start_pix & (((pend_out == 0) & ~dp.out_valid)
+                                                | ((pend_out == 1) & dp.out_valid))),
                      pend_res.eq(pend_res + (start_pix & (d.res_en)) - res_pop)]
         # room in the output queue after this cycle's start (pops show next cycle), and a
         # residual row for the next pixel (every start claims one; arrivals show next cycle)

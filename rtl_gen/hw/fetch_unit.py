@@ -16,7 +16,7 @@ from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.common import check_ints
-from rtl_gen.hw.lane_assembler import LaneAssembler
+from rtl_gen.hw.lane_assembler import LaneAssembler, assembler_latency
 from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.segment_generator import SegmentGenerator
 from rtl_gen.hw.stream_reader import StreamReader
@@ -36,7 +36,8 @@ class FetchUnit(wiring.Component):
         self.sg = SegmentGenerator(lanes, addr_bits, dim_bits)
         self.rd = StreamReader(addr_bits, mem_bits, tag_bits=1 + 2 * (lanes.bit_length()) + 8,
                                depth=reader_depth)
-        self.las = [LaneAssembler(lanes, b, mem_bits) for b in self.in_bits]
+        lat = max(assembler_latency(b, mem_bits) for b in self.in_bits)
+        self.las = [LaneAssembler(lanes, b, mem_bits, lat) for b in self.in_bits]
         dim, sdim = dim_bits, signed(dim_bits + 1)
         lane = range(lanes + 1)
         super().__init__({

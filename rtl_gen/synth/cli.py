@@ -148,9 +148,9 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                  f"{design['ff']:,} FF, {design['bram']} BRAM, {design['dsp']} DSP")
             _precheck(whole, t)
             _say(f"[synth] {t.nextpnr} at {clock:g} MHz")
-            runner.run_nextpnr(t, tmp, clock, seed, timeout, route)
+            log = runner.run_nextpnr(t, tmp, clock, seed, timeout, route)
             inst = parse.instance_paths(tmp / "netlist.json", WRAPPER)
-            pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst), "routed": route}
+            pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst, log), "routed": route}
             t2 = time.perf_counter()
             if not keep_netlist:
                 (tmp / "netlist.json").unlink()

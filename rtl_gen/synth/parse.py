@@ -19,6 +19,7 @@ carry chains), so the device total is higher than the Yosys figure.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -127,10 +128,25 @@ _PNR = {"TRELLIS_COMB": "lut4", "ICESTORM_LC": "lut4", "TRELLIS_FF": "ff",
         "TRELLIS_IO": "io", "SB_IO": "io", "ICESTORM_SPRAM": "spram"}
 
 
-def nextpnr_report(report_json: Path, instances: dict[str, str] | None = None) -> dict:
+_PLACED_FMAX = re.compile(r"Max frequency for clock '([^']+)': ([0-9.]+) MHz \((?:PASS|FAIL) "
+                          r"at ([0-9.]+) MHz\)")
+
+
+def placed_fmax(log_text: str) -> dict:
+    """nextpnr's post-placement clock estimate from its log (``--no-route``: the report has
+    no clock then): ``{clock: {"achieved": MHz, "constraint": MHz}}``, the last per clock."""
+    return {m[1]: {"achieved": float(m[2]), "constraint": float(m[3])}
+            for m in _PLACED_FMAX.finditer(log_text)}
+
+
+def nextpnr_report(report_json: Path, instances: dict[str, str] | None = None,
+                   log_text: str | None = None) -> dict:
     """Utilisation (used/available per class), achieved and requested clock, and the
-    critical path's end points and its largest contributors."""
+    critical path's end points and its largest contributors. Without a clock in the report
+    (placement only) the clock comes from ``log_text``."""
     d = json.loads(Path(report_json).read_text())
+    if not d.get("fmax") and log_text:
+        d["fmax"] = placed_fmax(log_text)
     util = {}
     for k, v in d.get("utilization", {}).items():
         if k in _PNR:
