@@ -20,14 +20,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", default="resnet18_w2a2")
     p.add_argument("--target", default="ecp5-85k")
-    p.add_argument("--build", help="build folder to reuse (default: build it here)")
+    p.add_argument("--build", help="build folder to reuse (default: build a fresh one in "
+                   "build/bench_MODEL_TARGET)")
     p.add_argument("--fast", action="store_true", help="compile the model with -O2 (for long "
                    "runs: a slower build, a faster simulation)")
     p.add_argument("--json")
     a = p.parse_args()
     build = Path(a.build or f"build/bench_{a.model}_{a.target}")
     t0 = time.perf_counter()
-    if not (build / "program.json").is_file():
+    # the default folder is rebuilt every run (a stale one would simulate old RTL); a
+    # folder given with --build is reused when it holds a build
+    if a.build is None or not (build / "program.json").is_file():
         subprocess.run([sys.executable, "-m", "rtl_gen", "build", a.model, "--target", a.target,
                         "-o", str(build)], check=True)
     t1 = time.perf_counter()
