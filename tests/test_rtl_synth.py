@@ -320,3 +320,15 @@ def test_multiplier_with_mismatched_neighbours_is_left_alone():
     before = json.dumps(n, sort_keys=True)
     assert absorb(n) == 0
     assert json.dumps(n, sort_keys=True) == before
+
+
+def test_nextpnr_arguments_for_placement_only_and_the_router():
+    from rtl_gen.synth.runner import nextpnr_args
+
+    t = TARGETS["ecp5-85k"]
+    base = nextpnr_args(t, 150.0, 3)
+    assert "--no-route" not in base and "--router" not in base
+    assert base[base.index("--seed") + 1] == "3" and base[base.index("--freq") + 1] == "150"
+    assert nextpnr_args(t, 150.0, route=False)[-1] == "--no-route"
+    args = nextpnr_args(t, 150.0, router="router2")
+    assert args[args.index("--router") + 1] == "router2"

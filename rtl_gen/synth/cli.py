@@ -81,7 +81,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
                seed: int = 1, nodsp: bool | None = None, flatten: bool = False,
                keep_netlist: bool = False, mem_gbps: float | None = None,
                timeout: float | None = None, fit: dict | None = None,
-               route: bool = True) -> dict:
+               route: bool = True, router: str | None = None) -> dict:
     """One synthesis + place-and-route run of ``top`` on ``t``; the result merged into the
     build's report. Returns the result dict."""
     runner.require_tools(t)  # both, before hours of synthesis
@@ -108,7 +108,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     try:
         res = _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log,
                    clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0,
-                   route)
+                   route, router)
     except BaseException:
         if fresh and (build / "synth").is_dir() and not any((build / "synth").iterdir()):
             (build / "synth").rmdir()
@@ -122,7 +122,8 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
 
 
 def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log, clock, seed,
-         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, route) -> dict:
+         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, route,
+         router) -> dict:
     """The tool runs inside a temporary folder that becomes ``out_dir`` on success."""
     with atomic_folder(out_dir) as tmp:
         try:
@@ -148,7 +149,7 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                  f"{design['ff']:,} FF, {design['bram']} BRAM, {design['dsp']} DSP")
             _precheck(whole, t)
             _say(f"[synth] {t.nextpnr} at {clock:g} MHz")
-            log = runner.run_nextpnr(t, tmp, clock, seed, timeout, route)
+            log = runner.run_nextpnr(t, tmp, clock, seed, timeout, route, router)
             inst = parse.instance_paths(tmp / "netlist.json", WRAPPER)
             pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst, log), "routed": route}
             t2 = time.perf_counter()
@@ -260,7 +261,7 @@ def main(args: argparse.Namespace) -> int:
     nodsp = {"auto": None, "hard": False, "soft": True}[args.multipliers]
     run = {"clock": clock, "seed": args.seed, "nodsp": nodsp, "flatten": args.flatten,
            "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout,
-           "route": not args.no_route}
+           "route": not args.no_route, "router": args.router}
     if args.fit:
         res = _fit(build, rep, t, args, run)
     else:
@@ -334,4 +335,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, help="seconds each tool may run")
     p.add_argument("--no-route", action="store_true", help="stop after placement: Fmax is "
                    "nextpnr's post-placement estimate (much faster on large designs)")
+    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr's router "
+                   "(default: nextpnr's, router1)")
     p.set_defaults(func=main)

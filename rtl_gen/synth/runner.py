@@ -86,24 +86,29 @@ def run_yosys(script: str, cwd: Path, timeout: float | None = None) -> str:
     return text
 
 
-def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True) -> list[str]:
+def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
+                 router: str | None = None) -> list[str]:
     """``route=False``: stop after placement (Fmax is then nextpnr's post-placement
-    estimate)."""
+    estimate); ``router``: nextpnr's router (default: its own, router1)."""
     args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
             "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
             "--seed", str(seed), "--timing-allow-fail", "-q"]
+    if router:
+        args += ["--router", router]
     return args if route else [*args, "--no-route"]
 
 
 def run_nextpnr(t: Target, cwd: Path, clock_mhz: float, seed: int = 1,
-                timeout: float | None = None, route: bool = True) -> str:
+                timeout: float | None = None, route: bool = True,
+                router: str | None = None) -> str:
     """Place and route ``cwd/netlist.json``; returns the log. A design that does not fit
     the device is one clear error line naming the resource."""
     exe, env = _tool(t.nextpnr)
     log = cwd / "nextpnr.log"
     log.unlink(missing_ok=True)
     try:
-        proc = subprocess.run([exe, *nextpnr_args(t, clock_mhz, seed, route)], cwd=cwd, env=env,
+        args = nextpnr_args(t, clock_mhz, seed, route, router)
+        proc = subprocess.run([exe, *args], cwd=cwd, env=env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
