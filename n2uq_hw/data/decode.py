@@ -109,10 +109,22 @@ def decode_all(
     out = np.empty((n, size[0], size[1], 3), dtype=np.uint8)
     with tqdm(total=n, desc=desc, unit="img", disable=not big, file=sys.stderr) as bar:
         if procs > 1:
+            # forkserver, not fork: forking a process that runs threads (torch's, tqdm's, a
+            # test runner's) can leave a worker holding a lock, and the pool's teardown
+            # then waited forever (seen once in CI). Close and join after the last result
+            # instead of terminate(), the context manager's exit.
             methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-            with ctx.Pool(procs) as pool:
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
+                                              else "spawn")
+            pool = ctx.Pool(procs)
+            try:
                 _collect(pool.imap(_decode_chunk, tasks), out, bar)
+                pool.close()
+            except BaseException:
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
         else:
             _collect(map(_decode_chunk, tasks), out, bar)
     return out
