@@ -19,13 +19,11 @@ while the FIFO has a free credit, so a ready consumer still gets one command per
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.common import check_ints, wrap_counter
 
 QUEUE = 4  # commands between the counters and cmd_*: covers the 3-cycle credit loop
 
@@ -79,30 +77,24 @@ class ChunkWalker(wiring.Component):
         bound = {n: Signal(dim + 4, name=f"{n}_m1") for n in names}
         m.d.sync += [bound["kc"].eq(self.chunks - 1), bound["ox"].eq(self.ow - 1),
                      bound["oy"].eq(self.oh - 1), bound["og"].eq(self.groups - 1)]
-        at_end = {n: Signal(name=f"{n}_last") for n in names}
         cnt = {"kc": kc, "ox": ox, "oy": oy, "og": og}
+        # counter n advances when every inner counter is at its last value
+        adv, at_end = {}, {}
+        a = step
+        for n in names:
+            adv[n] = a
+            at_end[n] = wrap_counter(m, cnt[n], bound[n], a, self.go)
+            a = a & at_end[n]
         m.d.comb += [step.eq(running & (cred < QUEUE)), rp.addr.eq(kc), rp.en.eq(step),
                      pop.eq(self.cmd_valid & self.cmd_ready)]
         m.d.sync += cred.eq(cred + step - pop)
         s1 = Signal(_STAGE(dim))
         m.d.sync += [s1.v.eq(step), s1.iy0.eq(iy0), s1.ix0.eq(ix0), s1.cbase.eq(cbase),
                      s1.cleft.eq(cleft), s1.first.eq(kc == 0), s1.last.eq(at_end["kc"])]
-        # counter n advances when every inner counter is at its last value
-        adv = {"kc": step}
-        for inner, outer in pairwise(names):
-            adv[outer] = adv[inner] & at_end[inner]
         with m.If(self.go):
             m.d.sync += [running.eq(1), iy0.eq(-self.pad), ix0.eq(-self.pad), cbase.eq(0),
                          cleft.eq(self.cin), cred.eq(0), s1.v.eq(0)]
-            for n in names:
-                m.d.sync += [cnt[n].eq(0), at_end[n].eq(bound[n] == 0)]
         with m.Else():
-            for n in names:
-                with m.If(adv[n]):
-                    with m.If(at_end[n]):
-                        m.d.sync += [cnt[n].eq(0), at_end[n].eq(bound[n] == 0)]
-                    with m.Else():
-                        m.d.sync += [cnt[n].eq(cnt[n] + 1), at_end[n].eq(cnt[n] + 1 == bound[n])]
             with m.If(adv["ox"]):
                 m.d.sync += ix0.eq(Mux(at_end["ox"], -self.pad, ix0 + self.stride))
             with m.If(adv["oy"]):

@@ -4,7 +4,7 @@ as runtime values (the controller loads them from the layer program)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Value, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
@@ -50,3 +50,19 @@ def round_shift(v: Value, s: Value) -> Value:
     ``v`` signed, ``s`` an unsigned runtime amount."""
     half = (Value.cast(1) << s) >> 1  # 2^(s-1), and 0 when s = 0
     return (v + half.as_signed()) >> s
+
+
+def wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value, restart: Value) -> Signal:
+    """Count ``cnt`` from 0 to ``bound`` on ``step``, wrapping to 0, and return a registered
+    flag "``cnt`` is at ``bound``", so a walker's step enables read a flag rather than a
+    wide compare; ``restart`` (priority) sets 0. ``bound`` must be held from at least one
+    cycle before ``restart`` (the walkers register their descriptor bounds)."""
+    at_end = Signal(name=f"{cnt.name}_last")
+    with m.If(restart):
+        m.d.sync += [cnt.eq(0), at_end.eq(bound == 0)]
+    with m.Elif(step):
+        with m.If(at_end):
+            m.d.sync += [cnt.eq(0), at_end.eq(bound == 0)]
+        with m.Else():
+            m.d.sync += [cnt.eq(cnt + 1), at_end.eq(cnt + 1 == bound)]
+    return at_end

@@ -26,16 +26,15 @@ from rtl_gen.hw.common import check_ints
 
 
 class LaneAssembler(wiring.Component):
-    """SIMD lanes of ``bits``-bit elements from ``mem_bits``-bit words; pipelined."""
-
+    """SIMD lanes of ``bits``-bit elements from ``mem_bits``-bit words; pipelined
+    (``min_latency`` pads it, so assemblers sharing one output FIFO stay in step)."""
 
     def __init__(self, simd: int, bits: int, mem_bits: int, min_latency: int = 0) -> None:
         check_ints("LaneAssembler", simd=(simd, 1, 1024), bits=(bits, 1, 64),
-                   mem_bits=(mem_bits, 8, 512))
+                   mem_bits=(mem_bits, 8, 512), min_latency=(min_latency, 0, 16))
         self.simd, self.bits, self.mem_bits = simd, bits, mem_bits
         self.epw = per_word(bits, mem_bits)
-        check_ints("LaneAssembler", min_latency=(min_latency, 0, 16))
-        self.min_latency = min_latency  # equal latencies for assemblers that share a FIFO
+        self.min_latency = min_latency
         lane = range(simd + 1)
         super().__init__({
             "valid": In(1), "last": In(1), "is_pad": In(1),

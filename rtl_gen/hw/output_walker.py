@@ -19,7 +19,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_int, check_ints
+from rtl_gen.hw.common import check_int, check_ints, wrap_counter
 
 
 class OutputWalker(wiring.Component):
@@ -45,13 +45,14 @@ class OutputWalker(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         dim = self.dim_bits
-        og, pix = Signal(dim), Signal(2 * dim)
+        og, pix = Signal(dim, name="og"), Signal(2 * dim, name="pix")
         # the layer's last pixel, registered: no multiplier in the walk's timing paths
         # (``oh``, ``ow`` are descriptor fields, set well before ``go``)
         npix_m1, groups_m1 = Signal(2 * dim), Signal(dim + 4)
         m.d.sync += [npix_m1.eq(self.oh * self.ow - 1), groups_m1.eq(self.groups - 1)]
         # registered "at the last pixel / group" flags: the pop's enables stay shallow
-        last_pix, last_og = Signal(), Signal()
+        last_pix = wrap_counter(m, pix, npix_m1, self.pop, self.go)
+        last_og = wrap_counter(m, og, groups_m1, self.pop & last_pix, self.go)
         for i in range(len(self.epws)):
             pix_off, word_off, slot = (getattr(self, f"wr{i}_{n}")
                                        for n in ("pix_off", "word_off", "slot"))
@@ -69,13 +70,7 @@ class OutputWalker(wiring.Component):
                     with m.Else():
                         m.d.sync += slot.eq(slot + self.lanes)
         with m.If(self.go):
-            m.d.sync += [self.busy.eq(1), og.eq(0), pix.eq(0), last_pix.eq(npix_m1 == 0),
-                         last_og.eq(groups_m1 == 0)]
-        with m.Elif(self.pop):
-            m.d.sync += [pix.eq(pix + 1), last_pix.eq(pix + 1 == npix_m1)]
-            with m.If(last_pix):
-                m.d.sync += [pix.eq(0), last_pix.eq(npix_m1 == 0), og.eq(og + 1),
-                             last_og.eq(og + 1 == groups_m1)]
-                with m.If(last_og):
-                    m.d.sync += self.busy.eq(0)
+            m.d.sync += self.busy.eq(1)
+        with m.Elif(self.pop & last_pix & last_og):
+            m.d.sync += self.busy.eq(0)
         return m

@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.common import check_ints, wrap_counter
 
 
 class ResidualWalker(wiring.Component):
@@ -38,7 +38,7 @@ class ResidualWalker(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         dim = self.dim_bits
-        og, oy, ox, c0 = Signal(dim), self.iy0, self.ix0, self.c0
+        og, oy, ox, c0 = Signal(dim, name="og"), self.iy0, self.ix0, self.c0
         # the loop bounds less one, registered (descriptor fields, set well before go)
         ow_m1, oh_m1, groups_m1 = (Signal(dim + 4, name=f"{n}_m1") for n in ("ow", "oh",
                                                                             "groups"))
@@ -47,15 +47,14 @@ class ResidualWalker(wiring.Component):
         room = Signal(signed(dim + 2))  # channels left from c0
         m.d.comb += [room.eq(self.o - c0),
                      self.n.eq(Mux(room < self.lanes, room, self.lanes))]
+        step = self.cmd_valid & self.cmd_ready
+        last_ox = wrap_counter(m, ox, ow_m1, step, self.go)
+        last_oy = wrap_counter(m, oy, oh_m1, step & last_ox, self.go)
+        last_og = wrap_counter(m, og, groups_m1, step & last_ox & last_oy, self.go)
         with m.If(self.go):
-            m.d.sync += [self.cmd_valid.eq(self.res_en), og.eq(0), oy.eq(0), ox.eq(0),
-                         c0.eq(0)]
-        with m.Elif(self.cmd_valid & self.cmd_ready):
-            m.d.sync += ox.eq(ox + 1)
-            with m.If(ox == ow_m1):
-                m.d.sync += [ox.eq(0), oy.eq(oy + 1)]
-                with m.If(oy == oh_m1):
-                    m.d.sync += [oy.eq(0), og.eq(og + 1), c0.eq(c0 + self.lanes)]
-                    with m.If(og == groups_m1):
-                        m.d.sync += self.cmd_valid.eq(0)
+            m.d.sync += [self.cmd_valid.eq(self.res_en), c0.eq(0)]
+        with m.Elif(step & last_ox & last_oy):
+            m.d.sync += c0.eq(c0 + self.lanes)
+            with m.If(last_og):
+                m.d.sync += self.cmd_valid.eq(0)
         return m

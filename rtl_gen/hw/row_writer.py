@@ -9,7 +9,8 @@ what other groups wrote). The row is registered as its words on accept and the w
 one per cycle on the pipelined Wishbone port (consecutive addresses from ``addr``, never
 waiting for acks); the next row is accepted on the cycle the last word is taken, so rows
 stream at one word per cycle. Rows enter through a :class:`SkidBuffer`, so ``ready`` is a
-register and the bus's ``stall`` does not reach the row's producer in the same cycle. ``words`` clips a tensor's last group (0: accept, write
+register and the bus's ``stall`` does not reach the row's producer in the same cycle.
+``words`` clips a tensor's last group (0: accept, write
 nothing; values above ``W`` count as ``W``). Lanes beyond the channel count that fall in a
 written word are written as given (zero for an image equal to ``pack``).
 """
