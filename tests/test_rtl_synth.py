@@ -327,7 +327,9 @@ def test_nextpnr_arguments_for_placement_only_and_the_router():
 
     t = TARGETS["ecp5-85k"]
     base = nextpnr_args(t, 150.0, 3)
-    assert "--no-route" not in base and "--router" not in base
+    assert "--no-route" not in base and base[base.index("--router") + 1] == "router2"
+    ice = nextpnr_args(TARGETS["ice40-up5k"], 48.0)
+    assert ice[ice.index("--router") + 1] == "router1"
     assert base[base.index("--seed") + 1] == "3" and base[base.index("--freq") + 1] == "150"
     assert nextpnr_args(t, 150.0, route=False)[-1] == "--no-route"
     args = nextpnr_args(t, 150.0, router="router2")

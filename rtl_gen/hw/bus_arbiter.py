@@ -19,9 +19,10 @@ reaches the memory at least one cycle later.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.skid_buffer import SkidBuffer

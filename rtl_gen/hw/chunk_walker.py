@@ -20,9 +20,10 @@ while the FIFO has a free credit, so a ready consumer still gets one command per
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed
-from amaranth.lib import data, fifo, memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints, wrap_counter
 
 QUEUE = 4  # commands between the counters and cmd_*: covers the 3-cycle credit loop

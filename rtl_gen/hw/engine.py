@@ -26,10 +26,11 @@ loader last). ``elaborate`` wires the parts; each private ``_<part>`` method bui
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.descriptor import EngineSpec, slot_words
+from rtl_gen.hw import fifo
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.chunk_walker import ChunkWalker
 from rtl_gen.hw.datapath import Datapath

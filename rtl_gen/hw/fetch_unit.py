@@ -12,9 +12,10 @@ goes to the memory port or to the on-chip activation buffer.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal, signed, unsigned
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.lane_assembler import LaneAssembler, assembler_latency
 from rtl_gen.hw.mem_port import MemPortSignature

@@ -66,20 +66,22 @@ class Loader(wiring.Component):
         m.submodules.rd = rd
         wiring.connect(m, rd.bus, wiring.flipped(self.bus))
         m.d.comb += rd.ready.eq(1)
-        word = rd.valid  # one word arrives
-        # gather slots
+        # the words and gathered slots are registered once before anything uses them, so
+        # the strobes that enable the descriptor, table and buffer writes are flip-flops
+        word, word_data = Signal(), Signal(sp.mem_bits)  # one word arrives
+        m.d.sync += [word.eq(rd.valid), word_data.eq(rd.data)]
         slot_ok = Signal()
         slot = Signal(64)
         if wps == 1:
-            m.d.comb += [slot_ok.eq(word), slot.eq(rd.data)]
+            m.d.comb += [slot_ok.eq(word), slot.eq(word_data)]
         else:
             prev = Signal(64 - sp.mem_bits)
             wi = Signal(range(wps))
-            with m.If(word):
+            with m.If(rd.valid):
                 m.d.sync += [prev.eq(Cat(prev[sp.mem_bits:], rd.data)), wi.eq(wi + 1)]
                 with m.If(wi == wps - 1):
                     m.d.sync += wi.eq(0)
-            m.d.comb += [slot_ok.eq(word & (wi == wps - 1)), slot.eq(Cat(prev, rd.data))]
+            m.d.sync += [slot_ok.eq(rd.valid & (wi == wps - 1)), slot.eq(Cat(prev, rd.data))]
         idx = Signal(32)
         nlayers, layer = Signal(16), Signal(16)
         desc_addr, paddr, waddr = Signal(ab), Signal(ab), Signal(ab)
@@ -91,10 +93,10 @@ class Loader(wiring.Component):
         m.d.comb += [self.busy.eq(busy), self.done.eq(done), self.layer.eq(layer),
                      self.shadow_full.eq(shadow_full),
                      self.chunk_data.eq(slot), self.chunk_addr.eq(idx),
-                     self.abuf_data.eq(rd.data), self.abuf_addr.eq(idx),
+                     self.abuf_data.eq(word_data), self.abuf_addr.eq(idx),
                      self.param_data.eq(slot), self.param_chan.eq(chan),
                      self.param_field.eq(field),
-                     self.wt_data.eq(rd.data), self.wt_addr.eq(idx), self.wt_half.eq(grp[0])]
+                     self.wt_data.eq(word_data), self.wt_addr.eq(idx), self.wt_half.eq(grp[0])]
         with m.If(self.copied):
             m.d.sync += shadow_full.eq(0)
         n_desc = len(sp.desc_fields)
@@ -113,14 +115,15 @@ class Loader(wiring.Component):
 
         # items of the current burst still due less one, and a registered "the next item
         # is the last" flag: no wide compare in front of the state change
-        left, at_last = Signal(32), Signal()
+        left, at_last = Signal(32, name="left"), Signal(name="at_last")
 
         def go(base, count, nxt: str, items) -> None:
             """Start a burst once the reader is idle, then receive its ``items`` (slots or
-            words) in state ``nxt``."""
+            words) in state ``nxt``. The item counter loads on every cycle of the waiting
+            state (it is unused there), so the reader's ``idle`` does not select its input."""
+            m.d.sync += [idx.eq(0), left.eq(items - 1), at_last.eq(items == 1)]
             with m.If(rd.idle):
                 m.d.comb += burst(base, count)
-                m.d.sync += [idx.eq(0), left.eq(items - 1), at_last.eq(items == 1)]
                 m.next = nxt
 
         def receive(strobe, nxt: str, en=None) -> None:

@@ -14,9 +14,10 @@ drive it for the engine's tile transfers.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_int
 
 
@@ -50,7 +51,8 @@ class BurstReader(wiring.Component):
 
     At most ``depth`` reads are outstanding or buffered, so the response FIFO never
     overflows whatever the consumer does; with a ready consumer it sustains one word per
-    cycle. ``start`` (one cycle, when ``idle``) loads ``base`` and ``count``.
+    cycle. ``start`` (one cycle, when ``idle``) takes ``base`` and ``count``; the first
+    request goes out two cycles later.
     """
 
     def __init__(self, addr_bits: int, data_bits: int, count_bits: int = 24,
@@ -71,28 +73,39 @@ class BurstReader(wiring.Component):
         to_issue = Signal(self.count_bits)
         to_receive = Signal(self.count_bits)
         credit = Signal(range(self.depth + 1), init=self.depth)  # free FIFO slots not claimed
-        issue = Signal()
-        pop = Signal()
+        # flags kept in step with the counters (``to_issue != 0``, ``to_receive != 0``,
+        # ``credit != 0``): the handshake reads flip-flops, not wide compares
+        issuing, receiving, has_credit = Signal(), Signal(), Signal(init=1)
+        # the command is registered before it loads the counters, so ``start`` (decoded
+        # from the caller's state) never reaches them in the cycle it arrives
+        cmd, cmd_base, cmd_count = Signal(), Signal(self.addr_bits), Signal(self.count_bits)
+        issue, took, acked, pop = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
-            issue.eq((to_issue != 0) & (credit != 0)),
-            self.bus.cyc.eq((to_issue != 0) | (to_receive != 0)),
+            issue.eq(issuing & has_credit), took.eq(issue & ~self.bus.stall),
+            acked.eq(self.bus.ack & receiving),
+            self.bus.cyc.eq(issuing | receiving),
             self.bus.stb.eq(issue), self.bus.we.eq(0), self.bus.adr.eq(adr),
             self.bus.sel.eq(~0),
-            q.w_en.eq(self.bus.ack & (to_receive != 0)), q.w_data.eq(self.bus.dat_r),
+            q.w_en.eq(acked), q.w_data.eq(self.bus.dat_r),
             self.valid.eq(q.r_rdy), self.data.eq(q.r_data), q.r_en.eq(self.ready),
             pop.eq(q.r_rdy & self.ready),
-            self.idle.eq((to_issue == 0) & (to_receive == 0)),
+            self.idle.eq(~issuing & ~receiving & ~cmd),
         ]
-        took = issue & ~self.bus.stall
         with m.If(self.start & self.idle):
-            m.d.sync += [adr.eq(self.base), to_issue.eq(self.count),
-                         to_receive.eq(self.count)]
-        with m.Else():
-            with m.If(took):
-                m.d.sync += [adr.eq(adr + 1), to_issue.eq(to_issue - 1)]
-            with m.If(self.bus.ack & (to_receive != 0)):
-                m.d.sync += to_receive.eq(to_receive - 1)
-        m.d.sync += credit.eq(credit - took + pop)
+            m.d.sync += [cmd.eq(1), cmd_base.eq(self.base), cmd_count.eq(self.count)]
+        with m.If(cmd):  # nothing is issuing or receiving on this cycle
+            m.d.sync += [cmd.eq(0), adr.eq(cmd_base), to_issue.eq(cmd_count),
+                         to_receive.eq(cmd_count), issuing.eq(cmd_count != 0),
+                         receiving.eq(cmd_count != 0)]
+        with m.If(took):
+            m.d.sync += [adr.eq(adr + 1), to_issue.eq(to_issue - 1),
+                         issuing.eq(to_issue != 1)]
+        with m.If(acked):
+            m.d.sync += [to_receive.eq(to_receive - 1), receiving.eq(to_receive != 1)]
+        with m.If(took & ~pop):
+            m.d.sync += [credit.eq(credit - 1), has_credit.eq(credit != 1)]
+        with m.Elif(pop & ~took):
+            m.d.sync += [credit.eq(credit + 1), has_credit.eq(1)]
         return m
 
 

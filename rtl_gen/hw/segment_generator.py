@@ -23,9 +23,10 @@ the first command.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.pipelined import delay_line, mul, mul_latency, reg
 from rtl_gen.hw.skid_buffer import SkidBuffer
@@ -106,8 +107,19 @@ class SegmentGenerator(wiring.Component):
         lane, erem = Signal(lane_t), st.erem
         ins = st.inx & st.iny
         last, pos_done = Signal(), Signal()
-        m.d.comb += [last.eq((st.n <= st.crem) & ((st.n <= erem) | ~ins)),
-                     pos_done.eq((st.crem <= st.n) & ((st.crem <= erem) | ~ins))]
+        # the decisions read compares registered in step with the state (each state update
+        # below also sets the compares of the values it writes), not carry chains on it
+        n_le_c, n_le_e, c_le_n, c_le_e = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [last.eq(n_le_c & (n_le_e | ~ins)), pos_done.eq(c_le_n & (c_le_e | ~ins))]
+        # the next values of n / crem / erem on a new position and on the next word
+        n_pos, crem_pos, erem_new = Signal.like(st.n), Signal.like(st.crem), Signal.like(erem)
+        n_word, crem_word = Signal.like(st.n), Signal.like(st.crem)
+        m.d.comb += [n_pos.eq(st.n - st.crem), crem_pos.eq(self.cin), erem_new.eq(self.epw),
+                     n_word.eq(st.n - erem), crem_word.eq(st.crem - erem)]
+
+        def compares(n, crem, erem_v) -> list:
+            return [n_le_c.eq(n <= crem), n_le_e.eq(n <= erem_v), c_le_n.eq(crem <= n),
+                    c_le_e.eq(crem <= erem_v)]
         fit = Signal(lane_t)
         m.d.comb += fit.eq(Mux(last, st.n, Mux(pos_done, st.crem, erem)))
         m.submodules.out = out = SkidBuffer(ab + 2 * len(self.lane0) + 10)
@@ -122,12 +134,14 @@ class SegmentGenerator(wiring.Component):
         step = Signal(ab)
         m.d.comb += step.eq(st.paddr + Mux(wrap, rowstep, self.wpp))
         with m.If(load):
-            m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0)]
+            m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0),
+                         *compares(hd.n, hd.crem, hd.erem)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
         with m.Elif(adv & pos_done):  # the next window position, channel 0
-            m.d.sync += [lane.eq(lane + st.crem), st.n.eq(st.n - st.crem), st.crem.eq(self.cin),
-                         st.e.eq(0), erem.eq(self.epw), st.paddr.eq(step), st.waddr.eq(step)]
+            m.d.sync += [lane.eq(lane + st.crem), st.n.eq(n_pos), st.crem.eq(crem_pos),
+                         st.e.eq(0), erem.eq(erem_new), st.paddr.eq(step), st.waddr.eq(step),
+                         *compares(n_pos, crem_pos, erem_new)]
             with m.If(wrap):
                 m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
                              st.inx.eq(st.inx_row), st.iny.eq((st.y >= -1) & (st.y < hm1))]
@@ -135,8 +149,9 @@ class SegmentGenerator(wiring.Component):
                 m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1),
                              st.inx.eq((st.x >= -1) & (st.x < wm1))]
         with m.Elif(adv):  # the word is used up: the next word of the same pixel
-            m.d.sync += [lane.eq(lane + erem), st.n.eq(st.n - erem), st.crem.eq(st.crem - erem),
-                         st.e.eq(0), erem.eq(self.epw), st.waddr.eq(st.waddr + 1)]
+            m.d.sync += [lane.eq(lane + erem), st.n.eq(n_word), st.crem.eq(crem_word),
+                         st.e.eq(0), erem.eq(erem_new), st.waddr.eq(st.waddr + 1),
+                         *compares(n_word, crem_word, erem_new)]
         return m
 
 

@@ -18,9 +18,10 @@ one entry per cycle when ``depth >= L + 2``.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.mem_port import MemPortSignature
 

@@ -159,6 +159,7 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                           use_nodsp, flatten, mem_gbps, {"yosys_s": round(t1 - t0, 1),
                                                          "nextpnr_s": round(t2 - t1, 1)})
             res["yosys"]["dsp_registers_absorbed"] = dsp_regs
+            res["nextpnr"]["router"] = router or t.router
             if fit is not None:
                 fit["used"] = {k: v["used"] / v["available"] for k, v in
                                pnr["utilisation"].items() if v["available"]}
@@ -336,5 +337,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-route", action="store_true", help="stop after placement: Fmax is "
                    "nextpnr's post-placement estimate (much faster on large designs)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr's router "
-                   "(default: nextpnr's, router1)")
+                   "(default: router2 on ECP5, router1 on iCE40)")
     p.set_defaults(func=main)

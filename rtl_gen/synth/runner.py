@@ -89,12 +89,10 @@ def run_yosys(script: str, cwd: Path, timeout: float | None = None) -> str:
 def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
                  router: str | None = None) -> list[str]:
     """``route=False``: stop after placement (Fmax is then nextpnr's post-placement
-    estimate); ``router``: nextpnr's router (default: its own, router1)."""
+    estimate); ``router``: nextpnr's router (default: the target's, :attr:`Target.router`)."""
     args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
             "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
-            "--seed", str(seed), "--timing-allow-fail", "-q"]
-    if router:
-        args += ["--router", router]
+            "--seed", str(seed), "--timing-allow-fail", "-q", "--router", router or t.router]
     return args if route else [*args, "--no-route"]
 
 

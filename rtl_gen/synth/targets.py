@@ -30,6 +30,12 @@ class Target:
     spram: int = 0  # iCE40 UltraPlus 256-Kbit single-port RAMs
 
     @property
+    def router(self) -> str:
+        """nextpnr's router for this family: router2 on ECP5, where router1 stalled on the
+        pipelined engine (docs/SYNTH.md), router1 (nextpnr's default) on iCE40."""
+        return "router2" if self.family == "ecp5" else "router1"
+
+    @property
     def nextpnr(self) -> str:
         return f"yowasp-nextpnr-{self.family}"
 
