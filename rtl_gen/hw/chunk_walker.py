@@ -86,15 +86,18 @@ class ChunkWalker(wiring.Component):
             adv[n] = a
             at_end[n] = wrap_counter(m, cnt[n], bound[n], a, self.go)
             a = a & at_end[n]
-        m.d.comb += [step.eq(running & (cred < QUEUE)), rp.addr.eq(kc), rp.en.eq(step),
+        # ``cred < QUEUE`` as a flag kept in step with the credit count
+        cred_ok = Signal(init=1)
+        m.d.comb += [step.eq(running & cred_ok), rp.addr.eq(kc), rp.en.eq(step),
                      pop.eq(self.cmd_valid & self.cmd_ready)]
-        m.d.sync += cred.eq(cred + step - pop)
+        m.d.sync += [cred.eq(cred + step - pop),
+                     cred_ok.eq((cred_ok | pop) & ~((cred == QUEUE - 1) & step & ~pop))]
         s1 = Signal(_STAGE(dim))
         m.d.sync += [s1.v.eq(step), s1.iy0.eq(iy0), s1.ix0.eq(ix0), s1.cbase.eq(cbase),
                      s1.cleft.eq(cleft), s1.first.eq(kc == 0), s1.last.eq(at_end["kc"])]
         with m.If(self.go):
             m.d.sync += [running.eq(1), iy0.eq(-self.pad), ix0.eq(-self.pad), cbase.eq(0),
-                         cleft.eq(self.cin), cred.eq(0), s1.v.eq(0)]
+                         cleft.eq(self.cin), cred.eq(0), cred_ok.eq(1), s1.v.eq(0)]
         with m.Else():
             with m.If(adv["ox"]):
                 m.d.sync += ix0.eq(Mux(at_end["ox"], -self.pad, ix0 + self.stride))

@@ -235,13 +235,14 @@ class Engine(wiring.Component):
         # dp.groups cycles old: its vector then enters the serial epilogue no sooner (a
         # chunk's beats issue on consecutive cycles, so pops and last beats are equally spaced)
         gap = Signal(range(dp.groups + 1), init=dp.groups)
-        spaced = ~fetch.out_tag[1] | (gap == dp.groups)
+        gap_full = Signal(init=1)  # gap == dp.groups, registered with it
+        spaced = ~fetch.out_tag[1] | gap_full
         m.d.comb += can_pop.eq(fetch.valid & (~cur_v | end_chunk) & spaced & (
             ~head_first | (credit & (~new_group | (pend_zero & shadow_full)))))
         with m.If(can_pop & fetch.out_tag[1]):
-            m.d.sync += gap.eq(1)
-        with m.Elif(gap != dp.groups):
-            m.d.sync += gap.eq(gap + 1)
+            m.d.sync += [gap.eq(1), gap_full.eq(dp.groups == 1)]
+        with m.Elif(~gap_full):
+            m.d.sync += [gap.eq(gap + 1), gap_full.eq(gap == dp.groups - 1)]
         start_pix = can_pop & head_first
         # the shadow -> active parameter copy, one cycle after the group's first pixel
         # starts (the epilogue and accumulator read them several cycles later): the wide

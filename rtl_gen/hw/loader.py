@@ -42,7 +42,9 @@ class Loader(wiring.Component):
         self.wps = slot_words(spec.mem_bits)
         ab = spec.addr_bits
         wb = WeightBufferShape(spec)
-        self.desc = SimpleNamespace(**{f: Signal(desc_shape(f, spec), name=f"d_{f}")
+        # descriptor fields are loaded before each layer reads them: no reset
+        self.desc = SimpleNamespace(**{f: Signal(desc_shape(f, spec), name=f"d_{f}",
+                                                 reset_less=True)
                                        for f in spec.desc_fields})
         super().__init__({
             "bus": Out(MemPortSignature(ab, spec.mem_bits)),

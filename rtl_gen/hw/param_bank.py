@@ -37,9 +37,13 @@ class ParamBank(wiring.Component):
         for f, (name, bits) in enumerate(self.fields):
             out = getattr(self, name)
             for c in range(self.lanes):
-                sh = Signal(signed(bits), name=f"sh_{name}_{c}")
+                # data only (written before it is read), so no reset: the engine's reset
+                # then reaches far fewer flip-flops (docs/ARCHITECTURE.md "Timing")
+                sh = Signal(signed(bits), name=f"sh_{name}_{c}", reset_less=True)
+                act = Signal(signed(bits), name=f"act_{name}_{c}", reset_less=True)
                 with m.If(self.w_en & (self.w_chan == c) & (self.w_field == f)):
                     m.d.sync += sh.eq(self.w_data[:bits])
                 with m.If(self.copy):
-                    m.d.sync += out[c].eq(sh)
+                    m.d.sync += act.eq(sh)
+                m.d.comb += out[c].eq(act)
         return m

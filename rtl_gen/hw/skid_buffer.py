@@ -29,13 +29,16 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        skid_v, skid_d = Signal(), Signal(self.width)
+        skid_v = Signal()
+        skid_d = Signal(self.width, reset_less=True)  # data: valid only with skid_v
+        out_d = Signal(self.width, reset_less=True)
+        m.d.comb += self.out_data.eq(out_d)
         m.d.comb += self.in_ready.eq(~skid_v)
         with m.If(self.out_ready | ~self.out_valid):  # the output register takes a new item
             with m.If(skid_v):
-                m.d.sync += [self.out_data.eq(skid_d), self.out_valid.eq(1), skid_v.eq(0)]
+                m.d.sync += [out_d.eq(skid_d), self.out_valid.eq(1), skid_v.eq(0)]
             with m.Else():
-                m.d.sync += [self.out_data.eq(self.in_data), self.out_valid.eq(self.in_valid)]
+                m.d.sync += [out_d.eq(self.in_data), self.out_valid.eq(self.in_valid)]
         with m.Elif(self.in_valid & ~skid_v):  # output held: the accepted item skids
             m.d.sync += [skid_v.eq(1), skid_d.eq(self.in_data)]
         return m
