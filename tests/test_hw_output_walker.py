@@ -45,7 +45,8 @@ def test_output_walker_matches_the_loop(oh, ow, groups):
             for name, v in (("epw", epw), ("wpp", wpp), ("gwords", gwords)):
                 ctx.set(getattr(dut, f"wr{i}_{name}"), v)
         assert not ctx.get(dut.busy)
-        await ctx.tick()  # descriptor fields settle before go, as the loader sets them
+        await ctx.tick().repeat(dut.settle)  # descriptor fields settle before go, as the
+        # loader sets them
         ctx.set(dut.go, 1)
         await ctx.tick()
         ctx.set(dut.go, 0)

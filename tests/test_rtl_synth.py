@@ -44,6 +44,11 @@ def test_wrapper_reaches_every_port_of_an_amaranth_module():
         assert f".{q.name}(" in text
     # every output bit enters the XOR reduction
     assert f"wire [{p.output_bits - 1}:0] resp;" in text and "^x0_in[4 * i0 +: 4]" in text
+    # the synchronised reset reaches the top directly, or through a DCCA on ECP5
+    assert "wire rst_g = rst_sync[1];" in text and "DCCA" not in text
+    ecp5 = wrapper_verilog("mac", ports, p, global_reset=True)
+    assert "DCCA rst_buf (.CLKI(rst_sync[1]), .CE(1'b1), .CLKO(rst_g));" in ecp5
+    assert ".rst(rst_g)" in ecp5 and ".rst(rst_sync" not in ecp5
 
 
 def test_wrapper_shares_drivers_on_a_small_device():

@@ -40,7 +40,7 @@ from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.operand_stage import OperandStage
 from rtl_gen.hw.output_walker import OutputWalker
 from rtl_gen.hw.param_bank import ParamBank
-from rtl_gen.hw.pipelined import delay
+from rtl_gen.hw.pipelined import area_m1, delay
 from rtl_gen.hw.pool_unit import PoolUnit
 from rtl_gen.hw.residual_walker import ResidualWalker
 from rtl_gen.hw.row_writer import RowWriter
@@ -210,8 +210,7 @@ class Engine(wiring.Component):
         pend_out = Signal(range(OUT_DEPTH + 2))
         pend_res = Signal(range(RES_DEPTH + 2))
         pix = Signal(2 * DIM)  # pixels started in the current group
-        npix_m1 = Signal(2 * DIM)  # the layer's last pixel, registered (no multiplier in line)
-        m.d.sync += npix_m1.eq(d.oh * d.ow - 1)
+        npix_m1 = area_m1(m, d.oh, d.ow, DIM, name="npix")  # the layer's last pixel
         is_conv = d.kind == 0
         # The pop decision is kept to a few LUT levels for the clock (docs/ARCHITECTURE.md
         # "Timing"): every condition it reads is a register. Per-layer constants less one

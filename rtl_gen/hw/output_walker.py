@@ -20,11 +20,14 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.common import check_int, check_ints, wrap_counter
+from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1
 
 
 class OutputWalker(wiring.Component):
     """``go`` restarts, ``pop`` advances one pixel; per tensor ``i`` (``epws[i]`` elements per
     word) the row's ``wr<i>_pix_off``, ``wr<i>_word_off`` and ``wr<i>_slot``."""
+
+    settle = BOUND_LATENCY  # cycles the descriptor fields must be stable before ``go``
 
     def __init__(self, lanes: int, epws: tuple[int, ...] | list[int], addr_bits: int,
                  dim_bits: int = 12, desc_bits: int = 32) -> None:
@@ -46,10 +49,11 @@ class OutputWalker(wiring.Component):
         m = Module()
         dim = self.dim_bits
         og, pix = Signal(dim, name="og"), Signal(2 * dim, name="pix")
-        # the layer's last pixel, registered: no multiplier in the walk's timing paths
-        # (``oh``, ``ow`` are descriptor fields, set well before ``go``)
-        npix_m1, groups_m1 = Signal(2 * dim), Signal(dim + 4)
-        m.d.sync += [npix_m1.eq(self.oh * self.ow - 1), groups_m1.eq(self.groups - 1)]
+        # the layer's last pixel, through a registered multiply: no multiplier in the walk's
+        # timing paths (``oh``, ``ow`` are descriptor fields, set well before ``go``)
+        npix_m1 = area_m1(m, self.oh, self.ow, dim, name="npix")
+        groups_m1 = Signal(dim + 4)
+        m.d.sync += groups_m1.eq(self.groups - 1)
         # registered "at the last pixel / group" flags: the pop's enables stay shallow
         last_pix = wrap_counter(m, pix, npix_m1, self.pop, self.go)
         last_og = wrap_counter(m, og, groups_m1, self.pop & last_pix, self.go)

@@ -34,6 +34,20 @@ def reg(m: Module, v: Value, name: str, shape=None) -> Signal:
     return r
 
 
+BOUND_LATENCY = 3  # cycles from a loop bound to :func:`area_m1` (operands, product, result)
+
+
+def area_m1(m: Module, h: Value, w: Value, dim: int, *, name: str) -> Signal:
+    """``h * w - 1`` (``2 * dim`` bits) of the low ``dim`` bits of loop bounds ``h``, ``w``
+    (a layer's last pixel index): operands, product and result each registered, the first
+    two inside the hard multiplier, so no multiplier sits in a timing path. The bounds must
+    be stable :data:`BOUND_LATENCY` cycles before the result is read (descriptor fields
+    are set many cycles before ``layer_go``)."""
+    a, b = reg(m, h[:dim], f"{name}_h"), reg(m, w[:dim], f"{name}_w")
+    p = reg(m, a * b, f"{name}_p")
+    return reg(m, p - 1, f"{name}_m1", shape=2 * dim)
+
+
 def delay(m: Module, v: Value, n: int, name: str) -> Value:
     """``v`` delayed by ``n`` registers."""
     for i in range(n):

@@ -129,7 +129,8 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
         try:
             for f in sources:
                 shutil.copyfile(f, tmp / f.name)
-            (tmp / "wrapper.v").write_text(wrapper_verilog(top, ports, pins))
+            (tmp / "wrapper.v").write_text(wrapper_verilog(top, ports, pins,
+                                                            global_reset=t.family == "ecp5"))
             script = runner.yosys_script(t, [f.name for f in sources] + ["wrapper.v"], top,
                                          nodsp=use_nodsp, flatten=flatten)
             (tmp / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
