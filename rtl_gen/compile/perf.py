@@ -31,9 +31,9 @@ from rtl_gen.compile.image import per_word, row_words, storage_bits
 from rtl_gen.compile.program import Layer, Program
 
 BURST = 6  # cycles from a burst's start to its first word (arbiter, memory, FIFO)
-# fetch-queue pop to the datapath (through the 2-cycle operand stage), and the output
-# queue to the writers (through their input register slices)
-ISSUE_LATENCY = 8
+# fetch-queue pop to the datapath (through the 3-cycle operand stage), and the output queue
+# to the writers (through their input register slices)
+ISSUE_LATENCY = 9
 
 
 @dataclass

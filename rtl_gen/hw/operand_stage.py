@@ -7,8 +7,9 @@ at the element's own width (stored sign-extended, rtl_gen/compile/image.py; the 
 never reach the bits above it); the image's shift
 makes room for sub-grey-level padding). The digit ``d`` is ``(xu >> a d) & (2^a - 1)``.
 Layer constants (``flip_mask``, ``input_shift``) and the chunk's per-lane pad values are held by
-the caller; the digit index changes per beat. Latency 2 (for the clock): ``xu`` is
-registered with the beat's digit index, then the digit is selected.
+the caller; the digit index changes per beat. Latency 3 (for the clock): the flipped
+element with the lane's pad flag and value, then ``xu`` (the shift or the pad value), then
+the digit, each registered with the beat's digit index.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rtl_gen.hw.common import check_ints
 class OperandStage(wiring.Component):
     """``simd`` lanes of ``bits``-bit elements to ``a_bits``-bit digits of ``xu``."""
 
-    latency = 2
+    latency = 3
 
     def __init__(self, simd: int, bits: int, a_bits: int, xu_bits: int) -> None:
         check_ints("OperandStage", simd=(simd, 1, 1024), bits=(bits, 1, 64),
@@ -47,15 +48,22 @@ class OperandStage(wiring.Component):
         keep = Signal(self.bits)  # a layer constant: registered
         m.d.sync += keep.eq(Mux(self.flip_mask != 0, (self.flip_mask << 1) - 1, ~0))
         digit1, valid1 = Signal.like(self.digit), Signal()
-        m.d.sync += [digit1.eq(self.digit), valid1.eq(self.valid)]
+        digit2, valid2 = Signal.like(self.digit), Signal()
+        m.d.sync += [digit1.eq(self.digit), valid1.eq(self.valid),
+                     digit2.eq(digit1), valid2.eq(valid1)]
         for j in range(self.simd):
             raw = self.lanes[j]
+            # stage 1: the flipped element (a flipped, signed element keeps only its own
+            # width: the stored sign extension above it must not reach the top digit), and
+            # the lane's pad flag and value
             v = Signal(self.bits, name=f"v{j}")
-            # a flipped (signed) element keeps only its own width: the stored sign
-            # extension above it must not reach the top digit
-            m.d.comb += v.eq((raw ^ self.flip_mask) & keep)
+            pad, pv = Signal(name=f"pad{j}"), Signal(self.xu_bits, name=f"pv{j}")
+            m.d.sync += [v.eq((raw ^ self.flip_mask) & keep), pad.eq(self.pad[j]),
+                         pv.eq(self.pad_value[j])]
+            # stage 2: the shift (a layer constant amount) or the pad value
             xu = Signal(self.xu_bits, name=f"xu{j}")
-            m.d.sync += xu.eq(Mux(self.pad[j], self.pad_value[j], v << self.input_shift))
-            m.d.sync += self.x[j].eq((xu >> (digit1 * self.a_bits))[: self.a_bits])
-        m.d.sync += self.out_valid.eq(valid1)
+            m.d.sync += xu.eq(Mux(pad, pv, v << self.input_shift))
+            # stage 3: the beat's digit
+            m.d.sync += self.x[j].eq((xu >> (digit2 * self.a_bits))[: self.a_bits])
+        m.d.sync += self.out_valid.eq(valid2)
         return m
