@@ -44,10 +44,13 @@ FLOWS = {"ecp5": ("synth_ecp5", "-nowidelut"), "ecp5-nodsp": ("synth_ecp5", "-no
          "ice40": ("synth_ice40", "-device u")}
 
 
-def components(w: dict) -> dict:
+def components(w: dict, cells: str = "") -> dict:
+    """The calibrated components; ``cells``: the MAC array's device cells (as a build for
+    the family makes it, rtl_gen/compile/descriptor.py ``device_cells``)."""
     vb = max(w["acc"], w["fixed"])
     return {
-        "mac_4x8": MacArray(4, 8, 2, 2), "mac_8x16": MacArray(8, 16, 2, 2),
+        "mac_4x8": MacArray(4, 8, 2, 2, cells=cells),
+        "mac_8x16": MacArray(8, 16, 2, 2, cells=cells),
         "accu": Accumulator(LANES, 7, 5, w["ow"], w["acc"]),
         "requant": RequantUnit(LANES, w["acc"], w["mult"], w["bias"], w["fixed"]),
         "add": AddUnit(LANES, w["fixed"], w["fixed"], w["fixed"]),
@@ -89,7 +92,7 @@ def main() -> None:
         work = Path(d)
         for flow in a.flows.split(","):
             for wname, w in WIDTHS.items():
-                comps = components(w)
+                comps = components(w, "ecp5" if flow.startswith("ecp5") else "")
                 got = {}
                 for cname, comp in comps.items():
                     if cname.startswith("mac") and wname != "resnet18_w2a2":

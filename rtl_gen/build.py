@@ -27,6 +27,7 @@ from rtl_gen.compile.program import compile_layers
 from rtl_gen.config import TARGETS, EngineConfig
 from rtl_gen.engine_model import run_program
 from rtl_gen.generate import components, to_verilog, widths
+from rtl_gen.hw.and_sums import sim_models
 from rtl_gen.report import markdown, report
 
 # Amaranth's Verilog is width-correct by construction (its semantics, not Verilog's, decide
@@ -38,6 +39,9 @@ from rtl_gen.report import markdown, report
 # over values a narrower selector cannot take (CASEINCOMPLETE), comparisons with a constant
 # that always hold at a parameter's value (CMPCONST), and it writes a design's submodules
 # into one file named after the top (DECLFILENAME). Every other warning fails the lint.
+#: build/MODEL/rtl/SIM_ONLY: behavioural models of device cells the RTL instantiates, for
+#: simulators and lint only (synthesis reads rtl/*.v and takes the vendor cells)
+SIM_ONLY = "sim_only"
 LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "ASCRANGE",
                 "CASEINCOMPLETE", "CMPCONST", "DECLFILENAME")
 
@@ -73,8 +77,10 @@ def lint(rtl: Path) -> dict:
     except N2UQError as exc:  # a missing tool only skips the lint
         return {"status": f"skipped ({exc})"}
     waive = [f"-Wno-{w}" for w in LINT_WAIVERS]
+    models = [str(f.relative_to(rtl)) for f in sorted((rtl / SIM_ONLY).glob("*.v"))]
     for f in sorted(rtl.glob("*.v")):
-        r = subprocess.run([exe, "--lint-only", "-Wall", *waive, f.name, "--top-module", f.stem],
+        r = subprocess.run([exe, "--lint-only", "-Wall", *waive, f.name, *models,
+                            "--top-module", f.stem],
                            cwd=rtl, env=tool_env(), capture_output=True, text=True, check=False)
         if r.returncode:
             first = next((ln for ln in r.stderr.splitlines() if ln.startswith("%")), r.stderr)
@@ -150,7 +156,11 @@ def build(args: argparse.Namespace) -> Path:
         write_ir_files(graph, tmp / "ir")
         (tmp / "rtl").mkdir()
         for cname, comp in components(program, img.end // img.word_bytes).items():
-            (tmp / "rtl" / f"{cname}.v").write_text(to_verilog(cname, comp))
+            text = to_verilog(cname, comp)
+            (tmp / "rtl" / f"{cname}.v").write_text(text)
+            for fname, model in sim_models(text).items():  # device cells, for simulators
+                (tmp / "rtl" / SIM_ONLY).mkdir(exist_ok=True)
+                (tmp / "rtl" / SIM_ONLY / fname).write_text(model)
         step("Verilog generated")
         lint_res = lint(tmp / "rtl")
         step(f"lint: {lint_res['status']}")

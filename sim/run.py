@@ -44,6 +44,12 @@ class EngineSim:
         self.waves, self.vcd = waves and simulator == "verilator", waves and simulator == "icarus"
         work.mkdir(parents=True, exist_ok=True)
         tb = write_tb(work)
+        from rtl_gen.hw.and_sums import sim_models
+
+        models = []  # device cells the engine instantiates (ECP5 carry cells)
+        for fname, text in sim_models(rtl.read_text()).items():
+            (work / fname).write_text(text)
+            models.append(work / fname)
         self.runner = get_runner(simulator)
         params = tb_parameters(addr_bits=addr_bits, mem_bits=mem_bits, words=words,
                                latency=latency)
@@ -68,7 +74,7 @@ class EngineSim:
             # block whose inputs never change (a row writer's byte enables at slot 0) stays X
             args = ["-g2005"]
         try:
-            self.runner.build(sources=[rtl, tb], hdl_toplevel="tb_top", build_dir=work / "build",
+            self.runner.build(sources=[rtl, *models, tb], hdl_toplevel="tb_top", build_dir=work / "build",
                               parameters=params, build_args=args, waves=self.waves,
                               log_file=work / "build.log", always=False)
         except (SystemExit, RuntimeError, OSError) as exc:  # cocotb: a failed build

@@ -7,8 +7,10 @@ from hw_sim import run_sim
 from rtl_gen.hw.mac_array import MacArray
 
 
-@pytest.mark.parametrize(("pe", "simd", "ab", "wb"), [(1, 1, 2, 2), (3, 5, 2, 2), (4, 8, 3, 3),
-                                                      (2, 16, 4, 4), (5, 7, 2, 3)])
+@pytest.mark.parametrize(("pe", "simd", "ab", "wb"), [
+    (1, 1, 2, 2), (3, 5, 2, 2), (4, 8, 3, 3), (2, 16, 4, 4), (5, 7, 2, 3),
+    # W2A2 on chains (lane_segments): pairs, a lone lane, six-lane groups with leftovers
+    (1, 2, 2, 2), (2, 3, 2, 2), (2, 6, 2, 2), (6, 13, 2, 2), (2, 32, 2, 2)])
 def test_mac_array_matches_numpy(pe, simd, ab, wb):
     rng = np.random.default_rng(pe * 100 + simd)
     n = 12

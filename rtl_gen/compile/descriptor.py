@@ -73,6 +73,7 @@ class EngineSpec:
     abuf_words: int
     xu_bits: int  # widest offset activation the operand stage forms
     epi_lanes: int = 0  # serial epilogue lanes (rtl_gen/hw/datapath.py); 0: pe
+    cells: str = ""  # device cells in the MAC array: "" (generic) or "ecp5" (and_sums.py)
 
     @property
     def epi(self) -> int:
@@ -173,6 +174,11 @@ def _outputs(program: Program, layer: Layer) -> dict[str, str]:
     return out
 
 
+def device_cells(target: str) -> str:
+    """The MAC array's cells for a build target: ECP5 carry cells on ECP5 devices."""
+    return "ecp5" if target.startswith("ecp5") else ""
+
+
 def engine_spec(program: Program, widths: dict[str, int], image_words: int) -> EngineSpec:
     """The static parameters of the engine for ``program`` whose memory image spans
     ``image_words`` words; one clear error for a program this engine cannot run."""
@@ -222,13 +228,14 @@ def engine_spec(program: Program, widths: dict[str, int], image_words: int) -> E
     return EngineSpec(cfg.pe, cfg.simd, cfg.a_bits, cfg.w_bits, cfg.mem_bits, addr_bits,
                       tuple(sorted(widths.items())), tuple(sorted(in_bits)),
                       max(res_bits, default=0), tuple(writers), depth, blocks, abuf, xu,
-                      cfg.epi)
+                      cfg.epi, device_cells(cfg.target))
 
 
 def union_spec(specs: list[EngineSpec]) -> EngineSpec:
     """One engine that runs every program of ``specs`` (their programs laid out with it,
     rtl_gen/compile/emit.py ``spec=``): widest datapath, every input width and writer, the
-    largest tables. The array shape and port must agree."""
+    largest tables. The array shape and port must agree; the device cells are the first
+    spec's (they do not change what the engine computes)."""
     first = specs[0]
     for s in specs[1:]:
         for k in ("pe", "simd", "a_bits", "w_bits", "mem_bits", "epi"):
@@ -249,7 +256,7 @@ def union_spec(specs: list[EngineSpec]) -> EngineSpec:
                       tuple(sorted({b for s in specs for b in s.in_bits})), max(res, default=0),
                       tuple(writers), max(s.chunk_depth for s in specs),
                       max(s.wbuf_blocks for s in specs), max(s.abuf_words for s in specs),
-                      max(s.xu_bits for s in specs), first.epi)
+                      max(s.xu_bits for s in specs), first.epi, first.cells)
 
 
 def _signed_slot(v: int) -> int:

@@ -39,13 +39,13 @@ class Datapath(wiring.Component):
     def __init__(self, pe: int, simd: int, a_bits: int, w_bits: int, *, ow_bits: int,
                  acc_bits: int, fixed_bits: int, mult_bits: int, bias_bits: int,
                  param_bits: int, code_bits: int, two_sided: bool,
-                 epi_lanes: int | None = None) -> None:
+                 epi_lanes: int | None = None, cells: str = "") -> None:
         epi_lanes = pe if epi_lanes is None else epi_lanes
         check_int("Datapath", "epi_lanes", epi_lanes, 1, pe)
         if pe % epi_lanes:
             raise ValueError(f"Datapath epi_lanes must divide pe ({pe}), got {epi_lanes}")
         self.groups = pe // epi_lanes
-        self.mac = MacArray(pe, simd, a_bits, w_bits, tag_bits=3 + 12)
+        self.mac = MacArray(pe, simd, a_bits, w_bits, tag_bits=3 + 12, cells=cells)
         self.accu = Accumulator(pe, self.mac.dot_bits, self.mac.xsum_bits, ow_bits, acc_bits)
         self.ser = LaneSerializer(pe, self.groups, {"acc": signed(acc_bits),
                                                     "residual": signed(fixed_bits)})

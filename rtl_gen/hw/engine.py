@@ -72,7 +72,8 @@ class Engine(wiring.Component):
         self.dp = Datapath(spec.pe, spec.simd, spec.a_bits, spec.w_bits, ow_bits=w["ow"],
                            acc_bits=w["acc"], fixed_bits=w["fixed"], mult_bits=w["mult"],
                            bias_bits=w["bias"], param_bits=w["param"], code_bits=w["code"],
-                           two_sided=bool(w["two_sided"]), epi_lanes=spec.epi)
+                           two_sided=bool(w["two_sided"]), epi_lanes=spec.epi,
+                           cells=spec.cells)
         self.thr_bits = self.dp.epi.thr[0].t_bits
         self.n_writers = len(spec.writers)
         super().__init__({
@@ -292,19 +293,29 @@ class Engine(wiring.Component):
             m.d.sync += [pix.eq(0), new_group.eq(1), cur_v.eq(0), grp_par.eq(0)]
         # pixels started and not yet out of the datapath / their residual not yet used
         res_pop = dp.epi_valid & (d.res_en)
-        pend_next = Signal.like(pend_out)
-        m.d.comb += pend_next.eq(pend_out + start_pix - dp.out_valid)
+        # start_pix comes late in the cycle (the pop decision): every sum and compare below
+        # is formed from registers for both of its values, and start_pix only selects
+        pend_less = Signal.like(pend_out)
+        m.d.comb += pend_less.eq(pend_out - dp.out_valid)
         # pend_next == 0 without the adder in line: compares on the register, then the start
-        m.d.sync += [pend_out.eq(pend_next),
+        m.d.sync += [pend_out.eq(Mux(start_pix, pend_less + 1, pend_less)),
                      pend_zero.eq(~start_pix & (((pend_out == 0) & ~dp.out_valid)
-                                                | ((pend_out == 1) & dp.out_valid))),
-                     pend_res.eq(pend_res + (start_pix & (d.res_en)) - res_pop)]
+                                                | ((pend_out == 1) & dp.out_valid)))]
+        res_less = Signal.like(pend_res)
+        m.d.comb += res_less.eq(pend_res - res_pop)
+        with m.If(start_pix & d.res_en):
+            m.d.sync += pend_res.eq(res_less + 1)
+        with m.Else():
+            m.d.sync += pend_res.eq(res_less)
         # room in the output queue after this cycle's start (pops show next cycle), and a
         # residual row for the next pixel (every start claims one; arrivals show next cycle)
-        res_ok = Const(1)
+        res_ok = [Const(1), Const(1)]  # without, with this cycle's start
         if rfetch is not None:
-            res_ok = ~d.res_en | (rfetch.level > pend_res + start_pix)
-        m.d.sync += credit.eq((pend_out + outq.level + start_pix < OUT_DEPTH) & res_ok)
+            res_ok = [~d.res_en | (rfetch.level > pend_res + k) for k in (0, 1)]
+        held = Signal(range(2 * OUT_DEPTH + 2))
+        m.d.comb += held.eq(pend_out + outq.level)
+        m.d.sync += credit.eq(Mux(start_pix, (held + 1 < OUT_DEPTH) & res_ok[1],
+                                  (held < OUT_DEPTH) & res_ok[0]))
         # pad values: lane j's channel's (rtl_gen/compile/descriptor.py); lanes beyond the
         # chunk are idle: xu = 0 (they must not count in xsum)
         for j in range(simd):

@@ -91,6 +91,13 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     rtl = build / "rtl"
     sources = sorted(rtl.glob("*.v"))
     text = vfile.read_text()
+    if "CCU2C #(" in text and t.family != "ecp5":
+        fail(f"{build} was built for ECP5 (its MAC array uses ECP5 carry cells); rebuild it "
+             f"with --target {t.name} to synthesize for {t.name}")
+    if "CCU2C #(" not in text and t.family == "ecp5" and e["a_bits"] == e["w_bits"] == 2:
+        print(f"[synth] note: {build} has the generic MAC array; a build for an ECP5 target "
+              "(--target ecp5-85k) sums its AND terms in carry cells, about 30% fewer LUT4",
+              flush=True)
     ports = module_ports(text, top)
     pins = plan(ports, t.ff)
     if pins.in_pins + pins.out_pins + 2 > t.pins:

@@ -24,22 +24,22 @@ COEF: dict[str, dict[str, tuple[float, float]]] = {
     # widths); "mul": per partial-product bit of a soft multiplier (ECP5 -nodsp runs: 41 x 16
     # requant 2.6, 23 x 14 RPReLU 4.2)
     "ecp5": {
-        "mac": (9.8, 11.8),      # per 2x2 MAC: products, packed tree, operand registers
-        "xsum": (1.2, 6.1),      # per input lane (the xsum tree, the x copies)
+        "mac": (6.9, 8.9),       # per 2x2 MAC: AND terms on ECP5 carry cells, packed trees
+        "xsum": (3.2, 9.1),      # per input lane (the xsum tree, the x copies)
         "accu": (5.8, 8.8),      # per lane x accumulator bit
-        "requant": (10.4, 10.2),  # per lane x requant sum bit (hard multipliers)
-        "add": (26.2, 18.1),     # per lane x fixed-point bit
-        "rprelu": (22.5, 25.2),  # per lane x RPReLU bit (hard multipliers)
+        "requant": (10.4, 10.6),  # per lane x requant sum bit (hard multipliers)
+        "add": (26.3, 19.1),     # per lane x fixed-point bit
+        "rprelu": (22.2, 26.1),  # per lane x RPReLU bit (hard multipliers)
         "thr": (1.04, 0.05),     # per lane x comparator bit (both banks)
-        "epi_own": (3.1, 1.5),   # per lane x (acc + fixed) bit: selects, delays in LUT RAM
+        "epi_own": (3.5, 4.8),   # per lane x (acc + fixed) bit: selects, delays in LUT RAM
         "mul": (2.6, 0.0),
     },
     # iCE40 (no -dsp: the requant/RPReLU/accumulator coefficients include their soft
     # multipliers, so "mul" is 0; delays in flip-flops, no LUT RAM)
     "ice40": {
-        "mac": (12.0, 11.8), "xsum": (0.0, 6.1), "accu": (7.3, 8.8), "requant": (39.7, 10.2),
-        "add": (25.0, 18.1), "rprelu": (57.7, 25.2), "thr": (1.02, 0.05),
-        "epi_own": (20.1, 25.6), "mul": (0.0, 0.0),
+        "mac": (10.1, 8.9), "xsum": (0.4, 9.1), "accu": (7.3, 8.8), "requant": (39.7, 10.6),
+        "add": (25.0, 19.1), "rprelu": (57.6, 26.1), "thr": (1.02, 0.05),
+        "epi_own": (5.3, 8.7), "mul": (0.0, 0.0),
     },
 }
 #: nextpnr's LUT4 (TRELLIS_COMB / ICESTORM_LC) over Yosys's LUT4 equivalents.
