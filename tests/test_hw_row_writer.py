@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from hw_sim import run_with_memory
+from hw_sim import run_sim, run_with_memory
 
 from rtl_gen.compile.image import pack, per_word, row_words
-from rtl_gen.hw.row_writer import RowWriter
+from rtl_gen.hw.row_writer import MAX_OUTSTANDING, RowWriter
 
 BASE = 7  # word address of the tensor
 
@@ -164,3 +164,28 @@ def test_row_writer_elaborates_to_rtlil():
     for lanes, bits, mem_bits in ((32, 22, 64), (16, 2, 64)):
         dut = RowWriter(lanes, bits, mem_bits, 24)
         assert "module" in rtlil.convert(dut, name="row_writer")
+
+
+def test_issue_pauses_at_max_outstanding_writes():
+    """With acks held back, exactly MAX_OUTSTANDING writes issue; each ack lets one more go."""
+    dut = RowWriter(4, 16, 64, 16)  # one word a row
+    counts = []
+
+    async def bench(ctx):
+        ctx.set(dut.bus.stall, 0)
+        ctx.set(dut.bus.ack, 0)
+        ctx.set(dut.valid, 1)
+        ctx.set(dut.words, 1)
+        issued = 0
+        for t in range(MAX_OUTSTANDING + 40):
+            if t == MAX_OUTSTANDING + 20:  # two acks, then none again
+                ctx.set(dut.bus.ack, 1)
+            if t == MAX_OUTSTANDING + 22:
+                ctx.set(dut.bus.ack, 0)
+            issued += ctx.get(dut.bus.stb) & ctx.get(dut.bus.cyc)
+            counts.append(issued)
+            await ctx.tick()
+
+    run_sim(dut, bench)
+    assert counts[MAX_OUTSTANDING + 19] == MAX_OUTSTANDING
+    assert counts[-1] == MAX_OUTSTANDING + 2

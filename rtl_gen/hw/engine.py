@@ -437,8 +437,13 @@ class Engine(wiring.Component):
                 v = qd[off + lane * eb: off + (lane + 1) * eb]
                 # fixed values sign-extend (or truncate) to the tensor's stored width
                 m.d.comb += wr.row[lane].eq(v.as_signed() if src == "fixed" else v)
+        # registered: the writers sit beside the memory port, the loader's layer counter
+        # elsewhere. Safe a cycle late: the loader waits for it at least two cycles after
+        # go, by when the output walker is busy
         idle = Cat(*[wr.idle for wr in writers]).all()
-        m.d.comb += loader.layer_done.eq(~ow.busy & idle & ~go)
+        done = Signal()
+        m.d.sync += done.eq(~ow.busy & idle & ~go)
+        m.d.comb += loader.layer_done.eq(done)
 
 
 __all__ = ["Engine", "desc_shape"]

@@ -93,22 +93,33 @@ class RowWriter(wiring.Component):
                 with m.Default():  # not a legal slot: a write that changes nothing
                     m.d.comb += [new_words.eq(0), new_sel.eq(0)]
 
+        # "words left", "one word left" and "room for another write" are flags kept with
+        # their counters, so the bus's stall reaches the wide word and row selects through
+        # one LUT (docs/ARCHITECTURE.md "Timing")
+        busy, one_left = Signal(), Signal()
+        room, pend_nz = Signal(init=1), Signal()
         m.d.comb += [
-            stb.eq((left != 0) & (pending != MAX_OUTSTANDING)),
+            stb.eq(busy & room),
             took.eq(stb & ~self.bus.stall),
-            self.bus.cyc.eq((left != 0) | (pending != 0)), self.bus.stb.eq(stb),
+            self.bus.cyc.eq(busy | pend_nz), self.bus.stb.eq(stb),
             self.bus.we.eq(1), self.bus.adr.eq(adr), self.bus.dat_w.eq(words[:mb]),
             self.bus.sel.eq(sel),
-            inq.out_ready.eq((left == 0) | (took & (left == 1))),
+            inq.out_ready.eq(~busy | (took & one_left)),
             take.eq(inq.out_valid & inq.out_ready),
-            self.idle.eq((left == 0) & (pending == 0) & ~inq.out_valid & inq.in_ready),
+            self.idle.eq(~busy & ~pend_nz & ~inq.out_valid & inq.in_ready),
         ]
+        n_new = Signal.like(left)
+        m.d.comb += n_new.eq(Mux(n_words > nw, nw, n_words))
         with m.If(take):
-            m.d.sync += [left.eq(Mux(n_words > nw, nw, n_words)), adr.eq(addr),
-                         words.eq(new_words), sel.eq(new_sel)]
+            m.d.sync += [left.eq(n_new), busy.eq(n_new != 0), one_left.eq(n_new == 1),
+                         adr.eq(addr), words.eq(new_words), sel.eq(new_sel)]
         with m.Elif(took):
-            m.d.sync += [left.eq(left - 1), adr.eq(adr + 1), words.eq(words >> mb)]
-        m.d.sync += pending.eq(pending + took - (self.bus.ack & (pending != 0)))
+            m.d.sync += [left.eq(left - 1), busy.eq(~one_left), one_left.eq(left == 2),
+                         adr.eq(adr + 1), words.eq(words >> mb)]
+        pend_next = Signal.like(pending)
+        m.d.comb += pend_next.eq(pending + took - (self.bus.ack & pend_nz))
+        m.d.sync += [pending.eq(pend_next), room.eq(pend_next != MAX_OUTSTANDING),
+                     pend_nz.eq(pend_next != 0)]
         return m
 
 
