@@ -44,10 +44,14 @@ class _Counted:
             self.nonempty.eq(self.do_write | (self.nonempty & ~(r_en & (level == 1)))),
             self.nonfull.eq(self.do_read | (self.nonfull & ~(w_en & (level == depth - 1)))),
         ]
+        # level + 1 and level - 1 are registers too, so the requests (late in the cycle:
+        # the consumer's handshake) only select registers; with the adders after the select,
+        # as Yosys shares them, the handshake ran through a carry chain
+        up, down = Signal(range(depth + 2), init=1), Signal(range(-1, depth + 1), init=-1)
         with m.If(self.do_write & ~self.do_read):
-            m.d.sync += level.eq(level + 1)
+            m.d.sync += [level.eq(up), up.eq(up + 1), down.eq(level)]
         with m.Elif(self.do_read & ~self.do_write):
-            m.d.sync += level.eq(level - 1)
+            m.d.sync += [level.eq(down), up.eq(level), down.eq(down - 1)]
 
 
 class SyncFIFO(wiring.Component):

@@ -112,8 +112,15 @@ class Loader(wiring.Component):
                     m.d.sync += getattr(d, f).eq(slot)
         group_slots = sp.pe * self.n_fields * wps
 
+        # bursts start from registers, a cycle after the state that asks for them: the
+        # choice of base and count (by state) stays inside the loader, and the states that
+        # follow a request only wait for its items, never for the reader's idle
+        rd_start, rd_base, rd_count = Signal(), Signal.like(rd.base), Signal.like(rd.count)
+        m.d.comb += [rd.start.eq(rd_start), rd.base.eq(rd_base), rd.count.eq(rd_count)]
+        m.d.sync += rd_start.eq(0)
+
         def burst(base, count) -> list:
-            return [rd.start.eq(1), rd.base.eq(base), rd.count.eq(count)]
+            return [rd_start.eq(1), rd_base.eq(base), rd_count.eq(count)]
 
         # items of the current burst still due less one, and a registered "the next item
         # is the last" flag: no wide compare in front of the state change
@@ -125,7 +132,7 @@ class Loader(wiring.Component):
             state (it is unused there), so the reader's ``idle`` does not select its input."""
             m.d.sync += [idx.eq(0), left.eq(items - 1), at_last.eq(items == 1)]
             with m.If(rd.idle):
-                m.d.comb += burst(base, count)
+                m.d.sync += burst(base, count)
                 m.next = nxt
 
         def receive(strobe, nxt: str, en=None) -> None:
@@ -139,7 +146,7 @@ class Loader(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"), m.If(self.start):
-                m.d.comb += burst(self.base, wps)
+                m.d.sync += burst(self.base, wps)
                 m.d.sync += [busy.eq(1), done.eq(0), layer.eq(0),
                              desc_addr.eq(self.base + wps)]
                 m.next = "HDR"
@@ -171,7 +178,7 @@ class Loader(wiring.Component):
                 with m.If(grp == d.groups):
                     m.next = "WAIT_DONE"
                 with m.Elif(~shadow_full & rd.idle):
-                    m.d.comb += burst(paddr, group_slots)
+                    m.d.sync += burst(paddr, group_slots)
                     m.d.sync += [chan.eq(0), field.eq(0)]
                     m.next = "PARAMS"
             with m.State("PARAMS"):
