@@ -106,20 +106,19 @@ class SegmentGenerator(wiring.Component):
         st = Signal(_ENTRY(d, lane_t, pos_t, ab))  # v: busy, n: lanes left
         lane, erem = Signal(lane_t), st.erem
         ins = st.inx & st.iny
+        # the decisions are registers set in step with the state (each state update below
+        # also sets them from the values it writes), not carry chains on it: "last" gates
+        # the queue's read, whose enable reaches the head register and the state
         last, pos_done = Signal(), Signal()
-        # the decisions read compares registered in step with the state (each state update
-        # below also sets the compares of the values it writes), not carry chains on it
-        n_le_c, n_le_e, c_le_n, c_le_e = Signal(), Signal(), Signal(), Signal()
-        m.d.comb += [last.eq(n_le_c & (n_le_e | ~ins)), pos_done.eq(c_le_n & (c_le_e | ~ins))]
         # the next values of n / crem / erem on a new position and on the next word
         n_pos, crem_pos, erem_new = Signal.like(st.n), Signal.like(st.crem), Signal.like(erem)
         n_word, crem_word = Signal.like(st.n), Signal.like(st.crem)
         m.d.comb += [n_pos.eq(st.n - st.crem), crem_pos.eq(self.cin), erem_new.eq(self.epw),
                      n_word.eq(st.n - erem), crem_word.eq(st.crem - erem)]
 
-        def compares(n, crem, erem_v) -> list:
-            return [n_le_c.eq(n <= crem), n_le_e.eq(n <= erem_v), c_le_n.eq(crem <= n),
-                    c_le_e.eq(crem <= erem_v)]
+        def compares(n, crem, erem_v, ins_v) -> list:
+            return [last.eq((n <= crem) & ((n <= erem_v) | ~ins_v)),
+                    pos_done.eq((crem <= n) & ((crem <= erem_v) | ~ins_v))]
         fit = Signal(lane_t)
         m.d.comb += fit.eq(Mux(last, st.n, Mux(pos_done, st.crem, erem)))
         m.submodules.out = out = SkidBuffer(ab + 2 * len(self.lane0) + 10)
@@ -135,23 +134,26 @@ class SegmentGenerator(wiring.Component):
         m.d.comb += step.eq(st.paddr + Mux(wrap, rowstep, self.wpp))
         with m.If(load):
             m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0),
-                         *compares(hd.n, hd.crem, hd.erem)]
+                         *compares(hd.n, hd.crem, hd.erem, hd.inx & hd.iny)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
         with m.Elif(adv & pos_done):  # the next window position, channel 0
+            iny_next, inx_next = Signal(), Signal()
+            m.d.comb += [iny_next.eq((st.y >= -1) & (st.y < hm1)),
+                         inx_next.eq((st.x >= -1) & (st.x < wm1))]
             m.d.sync += [lane.eq(lane + st.crem), st.n.eq(n_pos), st.crem.eq(crem_pos),
                          st.e.eq(0), erem.eq(erem_new), st.paddr.eq(step), st.waddr.eq(step),
-                         *compares(n_pos, crem_pos, erem_new)]
+                         *compares(n_pos, crem_pos, erem_new,
+                                   Mux(wrap, st.inx_row & iny_next, inx_next & st.iny))]
             with m.If(wrap):
                 m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
-                             st.inx.eq(st.inx_row), st.iny.eq((st.y >= -1) & (st.y < hm1))]
+                             st.inx.eq(st.inx_row), st.iny.eq(iny_next)]
             with m.Else():
-                m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1),
-                             st.inx.eq((st.x >= -1) & (st.x < wm1))]
+                m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(inx_next)]
         with m.Elif(adv):  # the word is used up: the next word of the same pixel
             m.d.sync += [lane.eq(lane + erem), st.n.eq(n_word), st.crem.eq(crem_word),
                          st.e.eq(0), erem.eq(erem_new), st.waddr.eq(st.waddr + 1),
-                         *compares(n_word, crem_word, erem_new)]
+                         *compares(n_word, crem_word, erem_new, ins)]
         return m
 
 
