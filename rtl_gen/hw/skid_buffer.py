@@ -40,5 +40,9 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [out_d.eq(self.in_data), self.out_valid.eq(self.in_valid)]
         with m.Elif(self.in_valid & ~skid_v):  # output held: the accepted item skids
-            m.d.sync += [skid_v.eq(1), skid_d.eq(self.in_data)]
+            m.d.sync += skid_v.eq(1)
+        # the skid register follows the input while it is free, so its (wide) enable is the
+        # register skid_v, not the consumer's late out_ready
+        with m.If(~skid_v):
+            m.d.sync += skid_d.eq(self.in_data)
         return m
