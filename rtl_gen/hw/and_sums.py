@@ -154,7 +154,12 @@ endmodule
 """
 
 
+def uses_ecp5_cells(verilog: str) -> bool:
+    """Whether generated ``verilog`` instantiates ECP5 carry cells (``cells="ecp5"``)."""
+    return "CCU2C #(" in verilog
+
+
 def sim_models(verilog: str) -> dict[str, str]:
     """Behavioural models (file name -> Verilog) that simulating ``verilog`` needs: the
     ``CCU2C`` model when it instantiates ECP5 carry cells, else nothing."""
-    return {"ccu2c_sim.v": CCU2C_SIM_V} if "CCU2C #(" in verilog else {}
+    return {"ccu2c_sim.v": CCU2C_SIM_V} if uses_ecp5_cells(verilog) else {}

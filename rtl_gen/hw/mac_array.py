@@ -32,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.hw.adder_tree import packed_pipelined_sum, tree_depth
 from rtl_gen.hw.and_sums import Segment, and_sums, check_cells
 from rtl_gen.hw.common import check_int
+from rtl_gen.hw.pipelined import delay_line
 
 MAX_LANES = 1024
 #: PEs that share one registered copy of the activation digits: ``x`` reaches every PE, and
@@ -57,10 +58,10 @@ class MacArray(wiring.Component):
         self.dot_bits = a_bits + w_bits + tree_depth(simd)
         self.xsum_bits = a_bits + tree_depth(simd)
         self.latency = 2 + tree_depth(simd)
+        self.segments = lane_segments(simd) if self.paired else []
         if self.paired:  # chains, registered; the two trees; lo + 2 hi, registered
-            segs = lane_segments(simd)
-            n_lo = sum(k == "ab" for k, _, _, _ in segs)
-            self.tree_levels = max(tree_depth(n_lo), tree_depth(len(segs) - n_lo))
+            n_lo = sum(k == "ab" for k, _, _, _ in self.segments)
+            self.tree_levels = max(tree_depth(n_lo), tree_depth(len(self.segments) - n_lo))
             self.latency = 3 + self.tree_levels
         super().__init__({
             "valid": In(1),
@@ -104,11 +105,8 @@ class MacArray(wiring.Component):
             xs.append(r)
         s, _, depth = packed_pipelined_sum(m, xs, [2**self.a_bits - 1] * self.simd,
                                            name="xsum")
-        for d in range(depth + 2, self.latency):  # as late as the dot products
-            r = Signal(len(s), name=f"xsum_wait{d}")
-            m.d.sync += r.eq(s)
-            s = r
-        m.d.comb += self.xsum.eq(s)
+        # as late as the dot products
+        m.d.comb += self.xsum.eq(delay_line(m, s, self.latency - 2 - depth, "xsum_wait"))
         # sideband: valid and tag delayed by the same latency as the sums
         v, t = self.valid, self.tag
         for i in range(self.latency):
@@ -129,7 +127,7 @@ class MacArray(wiring.Component):
             return (xr[j][i], wr[j][k])
 
         segs, lows, maxes = [], [], []
-        for kinds, lanes, inj, mx in lane_segments(self.simd):
+        for kinds, lanes, inj, mx in self.segments:
             segs.append(Segment(tuple((term(kinds[h], lanes[0]), term(kinds[h], lanes[1]))
                                       for h in range(2)),
                                 term(*inj) if inj else None))
@@ -143,14 +141,11 @@ class MacArray(wiring.Component):
         sums = []
         for side in (True, False):
             sel = [k for k in range(len(segs)) if lows[k] == side]
+            name = f"{'lo' if side else 'hi'}{p}"
             t, _, depth = packed_pipelined_sum(m, [regs[k] for k in sel],
-                                               [maxes[k] for k in sel],
-                                               name=f"{'lo' if side else 'hi'}{p}")
-            for d in range(depth, self.tree_levels):  # the shallower tree waits
-                r = Signal(len(t), name=f"{'lo' if side else 'hi'}{p}_wait{d}")
-                m.d.sync += r.eq(t)
-                t = r
-            sums.append(t)
+                                               [maxes[k] for k in sel], name=name)
+            # the shallower tree waits
+            sums.append(delay_line(m, t, self.tree_levels - depth, f"{name}_wait"))
         lo, hi = sums
         dot = Signal(self.dot_bits, name=f"dot{p}")
         m.d.sync += dot.eq(Cat(lo[0], lo[1:] + hi))  # lo + 2 hi, the low bit passes

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from n2uq_hw.errors import N2UQError, fail
 from n2uq_hw.fsutil import atomic_folder
+from rtl_gen.hw.and_sums import uses_ecp5_cells
 from rtl_gen.synth import derive, parse, runner
 from rtl_gen.synth.estimate import estimate
 from rtl_gen.synth.report import memory_note, merge, write_atomic
@@ -91,10 +92,11 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     rtl = build / "rtl"
     sources = sorted(rtl.glob("*.v"))
     text = vfile.read_text()
-    if "CCU2C #(" in text and t.family != "ecp5":
+    cells = uses_ecp5_cells(text)
+    if cells and t.family != "ecp5":
         fail(f"{build} was built for ECP5 (its MAC array uses ECP5 carry cells); rebuild it "
              f"with --target {t.name} to synthesize for {t.name}")
-    if "CCU2C #(" not in text and t.family == "ecp5" and e["a_bits"] == e["w_bits"] == 2:
+    if not cells and t.family == "ecp5" and e["a_bits"] == e["w_bits"] == 2:
         print(f"[synth] note: {build} has the generic MAC array; a build for an ECP5 target "
               "(--target ecp5-85k) sums its AND terms in carry cells, about 30% fewer LUT4",
               flush=True)
