@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--fit", action="store_true")
     p.add_argument("--skip-default", action="store_true", help="only the --fit run")
     p.add_argument("--clock", default="150")
+    p.add_argument("--no-route", action="store_true",
+                   help="stop after placement (nextpnr's post-placement Fmax estimate)")
     a = p.parse_args()
     out = ROOT / a.out
     res = {"machine": f"{platform.node()} ({platform.machine()}), {platform.platform()}",
@@ -80,7 +82,7 @@ def main() -> None:
         # hard multipliers even where the estimate says 161 of 156 DSPs: the soft ones of 32
         # lanes take Yosys hours, and the LUT count alone shows the fit
         cmds.append(["synth", a.out, "--target", "ecp5-85k", "--clock", a.clock,
-                     "--multipliers", "hard"])
+                     "--multipliers", "hard"] + (["--no-route"] if a.no_route else []))
     if a.fit:
         cmds.append(["synth", a.out, "--target", "ecp5-85k", "--clock", a.clock, "--fit"])
     for cmd in cmds:

@@ -5,12 +5,13 @@ A word holds ``E = mem_bits // bits`` elements, element ``j`` at bit ``(j % E) *
 two row shapes occur: ``lanes % E == 0`` fills ``W = lanes // E`` whole words (``sel`` all
 ones, the bits above ``E * bits`` zero), and ``E % lanes == 0`` fills slots ``slot0 ..
 slot0 + lanes - 1`` of one word (``sel`` exactly those bytes, so the rest of the word keeps
-what other groups wrote). The row is registered as its words on accept and the words leave
-one per cycle on the pipelined Wishbone port (consecutive addresses from ``addr``, never
-waiting for acks); the next row is accepted on the cycle the last word is taken, so rows
-stream at one word per cycle. Rows enter through a :class:`SkidBuffer`, so ``ready`` is a
-register and the bus's ``stall`` does not reach the row's producer in the same cycle.
-``words`` clips a tensor's last group (0: accept, write
+what other groups wrote). An accepted row is registered as its words in one of two
+banks, and the words leave one per cycle on the pipelined Wishbone port (consecutive
+addresses from ``addr``, never waiting for acks) while the other bank takes the next row, so
+rows stream at one word per cycle; the bus's ``stall`` moves only the banks' pointers and
+counters, never a wide register's enable. Rows enter through a :class:`SkidBuffer`, so
+``ready`` is a register and the bus's ``stall`` does not reach the row's producer in the
+same cycle. ``words`` clips a tensor's last group (0: accept, write
 nothing; values above ``W`` count as ``W``). Lanes beyond the channel count that fall in a
 written word are written as given (zero for an image equal to ``pack``).
 """
@@ -60,12 +61,7 @@ class RowWriter(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         nw, mb, nsel = self.row_words, self.mem_bits, self.mem_bits // 8
-        left = Signal(range(nw + 1))           # words of the current row still to issue
-        adr = Signal(self.addr_bits)
-        words = Signal(nw * mb)                # word 0 of the shift register is on the bus
-        sel = Signal(nsel, init=(1 << nsel) - 1)
         pending = Signal(range(MAX_OUTSTANDING + 1))
-        stb, took = Signal(), Signal()
 
         # rows in through a register slice
         fields = [Value.cast(self.row), self.addr, self.slot0, self.words]
@@ -75,12 +71,10 @@ class RowWriter(wiring.Component):
         row, addr, slot0, n_words = (Signal.like(f, name=f"in_{i}") for i, f in
                                      enumerate(fields))
         m.d.comb += Cat(row, addr, slot0, n_words).eq(inq.out_data)
-        take = Signal()
         # the accepted row's words and byte enables
         new_words, new_sel = Signal(nw * mb), Signal(nsel)
-        raw = row
         if self.whole:
-            m.d.comb += new_words.eq(_whole_words(raw, self.bits, self.epw, mb, nw))
+            m.d.comb += new_words.eq(_whole_words(row, self.bits, self.epw, mb, nw))
             m.d.comb += new_sel.eq((1 << nsel) - 1)
         else:
             span = self.lanes * self.bits // 8
@@ -88,34 +82,68 @@ class RowWriter(wiring.Component):
                 for p in range(self.epw - self.lanes + 1):
                     if p * self.bits % 8 == 0:
                         with m.Case(p):
-                            m.d.comb += [new_words.eq(raw << (p * self.bits)),
+                            m.d.comb += [new_words.eq(row << (p * self.bits)),
                                          new_sel.eq(((1 << span) - 1) << (p * self.bits // 8))]
                 with m.Default():  # not a legal slot: a write that changes nothing
                     m.d.comb += [new_words.eq(0), new_sel.eq(0)]
+        n_new = Signal(range(nw + 1))
+        m.d.comb += n_new.eq(Mux(n_words > nw, nw, n_words))
 
-        # "words left", "one word left" and "room for another write" are flags kept with
-        # their counters, so the bus's stall reaches the wide word and row selects through
-        # one LUT (docs/ARCHITECTURE.md "Timing")
-        busy, one_left = Signal(), Signal()
+        # two row banks: a row is loaded into the free bank at wp while the bank at rp
+        # issues its words, word idx on the bus. Every wide register's enable (the load)
+        # comes from the input register and the banks' flags; the bus's stall (through
+        # `took`) moves only the pointers, counters and flags (docs/ARCHITECTURE.md "Timing")
+        banks = []
+        for b in range(2):
+            banks.append({
+                "full": Signal(name=f"b{b}_full"),
+                "one": Signal(name=f"b{b}_one"),  # one word left
+                "left": Signal(range(nw + 1), name=f"b{b}_left"),
+                "adr": Signal(self.addr_bits, name=f"b{b}_adr"),
+                "words": Signal(nw * mb, name=f"b{b}_words"),
+                "sel": Signal(nsel, name=f"b{b}_sel"),
+            })
+        wp, rp = Signal(), Signal()
+        idx = Signal(range(nw))
+        free = Signal()   # the bank at wp is free
+        busy = Signal()   # the bank at rp is full
+        one_left = Signal()
         room, pend_nz = Signal(init=1), Signal()
+        stb, took, take = Signal(), Signal(), Signal()
         m.d.comb += [
+            free.eq(Mux(wp, ~banks[1]["full"], ~banks[0]["full"])),
+            busy.eq(Mux(rp, banks[1]["full"], banks[0]["full"])),
+            one_left.eq(Mux(rp, banks[1]["one"], banks[0]["one"])),
+            inq.out_ready.eq(free),
+            take.eq(inq.out_valid & free),
             stb.eq(busy & room),
             took.eq(stb & ~self.bus.stall),
-            self.bus.cyc.eq(busy | pend_nz), self.bus.stb.eq(stb),
-            self.bus.we.eq(1), self.bus.adr.eq(adr), self.bus.dat_w.eq(words[:mb]),
-            self.bus.sel.eq(sel),
-            inq.out_ready.eq(~busy | (took & one_left)),
-            take.eq(inq.out_valid & inq.out_ready),
-            self.idle.eq(~busy & ~pend_nz & ~inq.out_valid & inq.in_ready),
+            self.bus.cyc.eq(busy | pend_nz), self.bus.stb.eq(stb), self.bus.we.eq(1),
+            self.bus.adr.eq(Mux(rp, banks[1]["adr"], banks[0]["adr"])),
+            self.bus.dat_w.eq(Mux(rp, banks[1]["words"], banks[0]["words"])
+                              .word_select(idx, mb) if nw > 1 else
+                              Mux(rp, banks[1]["words"], banks[0]["words"])),
+            self.bus.sel.eq(Mux(rp, banks[1]["sel"], banks[0]["sel"])),
+            self.idle.eq(~banks[0]["full"] & ~banks[1]["full"] & ~pend_nz
+                         & ~inq.out_valid & inq.in_ready),
         ]
-        n_new = Signal.like(left)
-        m.d.comb += n_new.eq(Mux(n_words > nw, nw, n_words))
-        with m.If(take):
-            m.d.sync += [left.eq(n_new), busy.eq(n_new != 0), one_left.eq(n_new == 1),
-                         adr.eq(addr), words.eq(new_words), sel.eq(new_sel)]
-        with m.Elif(took):
-            m.d.sync += [left.eq(left - 1), busy.eq(~one_left), one_left.eq(left == 2),
-                         adr.eq(adr + 1), words.eq(words >> mb)]
+        with m.If(take & (n_new != 0)):
+            m.d.sync += wp.eq(~wp)
+        with m.If(took):
+            with m.If(one_left):
+                m.d.sync += [rp.eq(~rp), idx.eq(0)]
+            with m.Else():
+                m.d.sync += idx.eq(idx + 1)
+        for b, bk in enumerate(banks):
+            with m.If(take & (wp == b)):
+                m.d.sync += [bk["words"].eq(new_words), bk["sel"].eq(new_sel),
+                             bk["adr"].eq(addr), bk["left"].eq(n_new),
+                             bk["full"].eq(n_new != 0), bk["one"].eq(n_new == 1)]
+            with m.Elif(took & (rp == b)):
+                m.d.sync += [bk["adr"].eq(bk["adr"] + 1), bk["left"].eq(bk["left"] - 1),
+                             bk["one"].eq(bk["left"] == 2)]
+                with m.If(bk["one"]):
+                    m.d.sync += bk["full"].eq(0)
         pend_next = Signal.like(pending)
         m.d.comb += pend_next.eq(pending + took - (self.bus.ack & pend_nz))
         m.d.sync += [pending.eq(pend_next), room.eq(pend_next != MAX_OUTSTANDING),
