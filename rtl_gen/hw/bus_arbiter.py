@@ -7,7 +7,9 @@ FIFO has room and ``bus.stall`` is low, so its request is taken exactly on ``stb
 Pipelined Wishbone acks come back in request order, so each taken request pushes its port
 index into an ID FIFO (at most ``depth`` outstanding) and each ``bus.ack`` pops the head and
 is routed to that port; ``dat_r`` goes to every port. Ports can therefore interleave single
-requests without waiting for each other's acks.
+requests without waiting for each other's acks. The routed acks and ``dat_r`` are
+registered: a port sees its ack (and the read data) one cycle after the memory's, so the
+ID FIFO's read and compare do not reach the port's counters in the same cycle.
 
 Every port's request enters through a :class:`SkidBuffer` (docs/ARCHITECTURE.md "Timing"):
 a port's ``stall`` is that buffer's registered ``in_ready``, so no initiator's handshake
@@ -72,10 +74,10 @@ class BusArbiter(wiring.Component):
             bus.cyc.eq(ids.r_rdy | Cat(p.cyc for p in ports).any()
                        | Cat(r[0].out_valid for r in reqs).any()),
         ]
+        dat_r = Signal.like(bus.dat_r, reset_less=True)
+        m.d.sync += dat_r.eq(bus.dat_r)
         for i, (p, (sk, *_)) in enumerate(zip(ports, reqs, strict=True)):
-            m.d.comb += [
-                sk.out_ready.eq(grant[i] & ids.w_rdy & ~bus.stall),
-                p.ack.eq(bus.ack & ids.r_rdy & (ids.r_data == i)),
-                p.dat_r.eq(bus.dat_r),
-            ]
+            m.d.comb += [sk.out_ready.eq(grant[i] & ids.w_rdy & ~bus.stall),
+                         p.dat_r.eq(dat_r)]
+            m.d.sync += p.ack.eq(bus.ack & ids.r_rdy & (ids.r_data == i))
         return m
