@@ -61,3 +61,36 @@ def test_fifo_matches_amaranth_cycle_for_cycle(buffered, depth, p_write, p_read)
 def test_fifo_rejects_a_bad_depth(kind, depth):
     with pytest.raises(ValueError, match=f"{kind} depth must be an integer"):
         getattr(fifo, kind)(width=4, depth=depth)
+
+
+@pytest.mark.parametrize("depth", [1, 3, 16, 24])
+def test_storage_is_amaranths_sync_fifo_with_the_count_kept_outside(depth):
+    """Storage fed the same gated writes and reads as Amaranth's SyncFIFO: the same head
+    whenever the queue is not empty (through the wrap of a depth that is not a power of
+    two)."""
+    ours = fifo.Storage(width=9, depth=depth)
+    theirs = ref_fifo.SyncFIFO(width=9, depth=depth)
+    reads = []
+
+    async def bench(ctx):
+        rng = np.random.default_rng(depth)
+        for _ in range(400):
+            data = int(rng.integers(0, 512))
+            w = int(rng.random() < 0.6) & ctx.get(theirs.w_rdy)
+            r = int(rng.random() < 0.5) & ctx.get(theirs.r_rdy)
+            for q in (ours, theirs):
+                ctx.set(q.w_en, w)
+                ctx.set(q.w_data, data)
+                ctx.set(q.r_en, r)
+            if ctx.get(theirs.r_rdy):
+                assert ctx.get(ours.r_data) == ctx.get(theirs.r_data)
+            reads.append(r)
+            await ctx.tick()
+
+    run_sim(_Pair(ours, theirs), bench)
+    assert sum(reads) > 100
+
+
+def test_storage_rejects_a_bad_depth():
+    with pytest.raises(ValueError, match="Storage depth must be an integer"):
+        fifo.Storage(width=4, depth=0)

@@ -4,7 +4,7 @@ The whole fetch contract (rtl_gen/compile/fetch.py) in one component: a
 :class:`SegmentGenerator` turns each chunk command into word segments, a
 :class:`StreamReader` reads their words in order (pad segments read nothing), and one
 :class:`LaneAssembler` per input element width places the elements; the chunk leaves
-through a small FIFO with the command's ``tag``. A command is taken only while fewer than
+through a small queue (one LUT RAM slice per lane) with the command's ``tag``. A command is taken only while fewer than
 ``depth`` chunks are in flight or queued, so nothing downstream ever overflows. Its ``bus``
 goes to the memory port or to the on-chip activation buffer.
 """
@@ -89,26 +89,26 @@ class FetchUnit(wiring.Component):
             m.d.comb += [la.valid.eq(rd.valid), la.last.eq(last), la.is_pad.eq(rd.skip),
                          la.word.eq(rd.data), la.lane0.eq(lane0), la.count.eq(count),
                          la.e0.eq(e0)]
-        # assembled chunk -> output FIFOs: the lanes and pad mask in LUT RAM, the tag in a
-        # buffered FIFO (written and read together), so the consumer's handshake reads
-        # registers (``valid``, ``out_tag``, ``level``), not a RAM
-        q_lanes = data.ArrayLayout(unsigned(self.bits), self.lanes)
-        width = q_lanes.size + self.lanes
-        m.submodules.q = q = fifo.SyncFIFO(width=width, depth=self.depth)
+        # assembled chunk -> output queues: the tag in a buffered FIFO (its flags are the
+        # count), so the consumer's handshake reads registers (``valid``, ``out_tag``,
+        # ``level``), not a RAM; each lane's element and pad flag in its own LUT RAM slice,
+        # written and read with it (nothing overflows: the credits above)
         m.submodules.qt = qt = fifo.SyncFIFOBuffered(width=self.tag_bits, depth=self.depth)
-        lanes = Signal(q_lanes)
-        with m.Switch(self.sel):
-            for i, la in enumerate(self.las):
-                with m.Case(i):
-                    for j in range(self.lanes):
-                        m.d.comb += lanes[j].eq(la.lanes[j])
-        m.d.comb += [q.w_en.eq(self.las[0].out_valid),
-                     q.w_data.eq(Cat(lanes.as_value(), self.las[0].pad)),
-                     qt.w_en.eq(self.las[0].out_valid), qt.w_data.eq(tags.r_data),
+        m.d.comb += [qt.w_en.eq(self.las[0].out_valid), qt.w_data.eq(tags.r_data),
                      tags.r_en.eq(self.las[0].out_valid)]
-        m.d.comb += [self.valid.eq(qt.r_rdy), q.r_en.eq(pop), qt.r_en.eq(self.ready),
+        for j in range(self.lanes):
+            q = fifo.Storage(width=self.bits + 1, depth=self.depth)
+            m.submodules[f"q{j}"] = q
+            lane = Signal(self.bits, name=f"lane{j}")
+            with m.Switch(self.sel):
+                for i, la in enumerate(self.las):
+                    with m.Case(i):
+                        m.d.comb += lane.eq(la.lanes[j])
+            m.d.comb += [q.w_data.eq(Cat(lane, self.las[0].pad[j])),
+                         q.w_en.eq(self.las[0].out_valid), q.r_en.eq(pop),
+                         self.out_lanes[j].eq(q.r_data[:self.bits]),
+                         self.out_pad[j].eq(q.r_data[self.bits])]
+        m.d.comb += [self.valid.eq(qt.r_rdy), qt.r_en.eq(self.ready),
                      pop.eq(qt.r_rdy & self.ready),
-                     self.out_lanes.eq(q.r_data[:q_lanes.size]),
-                     self.out_pad.eq(q.r_data[q_lanes.size:]),
                      self.out_tag.eq(qt.r_data), self.level.eq(qt.r_level)]
         return m

@@ -113,3 +113,32 @@ class SyncFIFOBuffered(wiring.Component):
         level = cnt.level + self.r_rdy
         m.d.comb += [self.level.eq(level), self.w_level.eq(level), self.r_level.eq(level)]
         return m
+
+
+class Storage(wiring.Component):
+    """The storage and pointers of a first-word-fall-through queue, without its flags: the
+    caller keeps the count (``w_en`` only while not full, ``r_en`` only while not empty) and
+    ``r_data`` is the head (LUT RAM, asynchronous read). For a wide queue split into column
+    slices, one per consumer (the fetch unit's lanes): each slice's write enable then reaches
+    only its own RAM cells, where one queue's enable spanned every column (docs/
+    ARCHITECTURE.md "Timing")."""
+
+    def __init__(self, *, width: int, depth: int) -> None:
+        check_ints("Storage", width=(width, 1, 1 << 16), depth=(depth, 1, 1 << 16))
+        self.width, self.depth = width, depth
+        super().__init__({"w_en": In(1), "w_data": In(width), "r_en": In(1),
+                          "r_data": Out(width)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.storage = mem = Memory(shape=self.width, depth=self.depth, init=[])
+        wp, rp = mem.write_port(), mem.read_port(domain="comb")
+        produce, consume = Signal(range(self.depth)), Signal(range(self.depth))
+        m.d.comb += [wp.addr.eq(produce), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
+                     rp.addr.eq(consume), self.r_data.eq(rp.data)]
+        with m.If(self.w_en):
+            m.d.sync += produce.eq(_incr(produce, self.depth))
+        with m.If(self.r_en):
+            m.d.sync += consume.eq(_incr(consume, self.depth))
+        return m
+
