@@ -10,7 +10,7 @@ from rtl_gen.hw.operand_stage import OperandStage
 
 @pytest.mark.parametrize(("bits", "shift", "flip", "a_bits"), [
     (2, 0, 0, 2), (3, 0, 0, 2), (8, 0, 0, 2), (8, 8, 0, 2), (16, 0, 1, 2), (13, 0, 1, 3),
-    (8, 4, 0, 1)])
+    (8, 4, 0, 1), (8, 1, 0, 2), (8, 7, 0, 2), (6, 3, 1, 2), (8, 6, 0, 3), (4, 13, 0, 2)])
 def test_operand_stage_digits(bits, shift, flip, a_bits):
     rng = np.random.default_rng(bits * 10 + shift)
     simd = 6

@@ -7,9 +7,10 @@ at the element's own width (stored sign-extended, rtl_gen/compile/image.py; the 
 never reach the bits above it); the image's shift
 makes room for sub-grey-level padding). The digit ``d`` is ``(xu >> a d) & (2^a - 1)``.
 Layer constants (``flip_mask``, ``input_shift``) and the chunk's per-lane pad values are held by
-the caller; the digit index changes per beat. Latency 3 (for the clock): the flipped
-element with the lane's pad flag and value, then ``xu`` (the shift or the pad value), then
-the digit, each registered with the beat's digit index.
+the caller (and registered here: they must be set a cycle before a layer's first beat); the
+digit index changes per beat. Latency 3 (for the clock): the flipped element shifted by the
+low two bits of ``input_shift`` with the lane's pad flag and value, then ``xu`` (the rest of
+the shift or the pad value), then the digit, each registered with the beat's digit index.
 """
 
 from __future__ import annotations
@@ -45,8 +46,13 @@ class OperandStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        keep = Signal(self.bits)  # a layer constant: registered
-        m.d.sync += keep.eq(Mux(self.flip_mask != 0, (self.flip_mask << 1) - 1, ~0))
+        # layer constants, registered here (the descriptor sits in the loader); the shift is
+        # split in two, its low two bits in stage 1 and the rest in stage 2, so neither
+        # stage is a whole barrel shifter
+        keep = Signal(self.bits)
+        sh_lo, sh_hi = Signal(2), Signal.like(self.input_shift)
+        m.d.sync += [keep.eq(Mux(self.flip_mask != 0, (self.flip_mask << 1) - 1, ~0)),
+                     sh_lo.eq(self.input_shift[:2]), sh_hi.eq(self.input_shift & ~3)]
         digit1, valid1 = Signal.like(self.digit), Signal()
         digit2, valid2 = Signal.like(self.digit), Signal()
         m.d.sync += [digit1.eq(self.digit), valid1.eq(self.valid),
@@ -56,13 +62,13 @@ class OperandStage(wiring.Component):
             # stage 1: the flipped element (a flipped, signed element keeps only its own
             # width: the stored sign extension above it must not reach the top digit), and
             # the lane's pad flag and value
-            v = Signal(self.bits, name=f"v{j}")
+            v = Signal(self.bits + 3, name=f"v{j}")
             pad, pv = Signal(name=f"pad{j}"), Signal(self.xu_bits, name=f"pv{j}")
-            m.d.sync += [v.eq((raw ^ self.flip_mask) & keep), pad.eq(self.pad[j]),
+            m.d.sync += [v.eq(((raw ^ self.flip_mask) & keep) << sh_lo), pad.eq(self.pad[j]),
                          pv.eq(self.pad_value[j])]
-            # stage 2: the shift (a layer constant amount) or the pad value
+            # stage 2: the rest of the shift (a layer constant amount) or the pad value
             xu = Signal(self.xu_bits, name=f"xu{j}")
-            m.d.sync += xu.eq(Mux(pad, pv, v << self.input_shift))
+            m.d.sync += xu.eq(Mux(pad, pv, v << sh_hi))
             # stage 3: the beat's digit
             m.d.sync += self.x[j].eq((xu >> (digit2 * self.a_bits))[: self.a_bits])
         m.d.sync += self.out_valid.eq(valid2)

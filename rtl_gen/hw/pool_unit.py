@@ -40,25 +40,24 @@ class PoolUnit(wiring.Component):
         m = Module()
         ab = self.acc_bits
         low = -(1 << (ab - 1))
-        # stage 1: the elements sign-extended, with the chunk's flags
-        v1, first1, last1 = Signal(), Signal(), Signal()
-        is_max1, pad1 = Signal(), Signal(self.lanes)
-        m.d.sync += [v1.eq(self.valid), first1.eq(self.first), last1.eq(self.last),
-                     is_max1.eq(self.is_max), pad1.eq(self.pad)]
+        # stage 1: the elements sign-extended (a window's first position, when padded, as the
+        # start value: the lowest value for a max, 0 for a sum) and each lane's choice for
+        # stage 2 as flags, so stage 2 is a compare or an add and one select
+        v1, last1 = Signal(), Signal()
+        m.d.sync += [v1.eq(self.valid), last1.eq(self.last)]
         for j in range(self.lanes):
             v = Signal(signed(ab), name=f"v{j}")
-            m.d.sync += v.eq((self.x[j] ^ self.mask) - self.mask)
-            # stage 2: the running max or sum (compare and add read registers directly)
+            ld, mx, sm = (Signal(name=f"{n}{j}") for n in ("ld", "mx", "sm"))
+            with m.If(self.first & self.pad[j]):
+                m.d.sync += v.eq(Mux(self.is_max, low, 0))
+            with m.Else():
+                m.d.sync += v.eq((self.x[j] ^ self.mask) - self.mask)
+            m.d.sync += [ld.eq(self.first), mx.eq(~self.first & ~self.pad[j] & self.is_max),
+                         sm.eq(~self.first & ~self.pad[j] & ~self.is_max)]
+            # stage 2: the running max or sum (a padded position keeps it)
             r = Signal(signed(ab), name=f"r{j}")
             nxt = Signal(signed(ab), name=f"nxt{j}")
-            with m.If(first1):
-                m.d.comb += nxt.eq(Mux(pad1[j], Mux(is_max1, low, 0), v))
-            with m.Elif(pad1[j]):
-                m.d.comb += nxt.eq(r)
-            with m.Elif(is_max1):
-                m.d.comb += nxt.eq(Mux(v > r, v, r))
-            with m.Else():
-                m.d.comb += nxt.eq(r + v)
+            m.d.comb += nxt.eq(Mux(sm, r + v, Mux(ld | (mx & (v > r)), v, r)))
             with m.If(v1):
                 m.d.sync += r.eq(nxt)
                 with m.If(last1):
