@@ -70,7 +70,8 @@ def _consumer(dut, n, got, ready_p, seed, stamps=None):
 
 def _monitor(dut, depth):
     """Every cycle: a bus request is taken exactly when a non-skip request is accepted (same
-    address), ``cyc`` is high while reads are outstanding, at most ``depth`` entries live,
+    address), ``cyc`` is high while reads are outstanding, at most ``depth`` entries live
+    (queued) plus one in the output register,
     ``idle`` exactly when none live."""
     bus = dut.bus
 
@@ -88,7 +89,7 @@ def _monitor(dut, depth):
             assert bool(idle) == (live == 0)
             live += int(bool(acc)) - int(bool(v and r))
             reads += int(bool(acc and not sk)) - int(bool(ack))
-            assert 0 <= live <= depth and reads >= 0
+            assert 0 <= live <= depth + 1 and reads >= 0  # + 1: the output register
     return proc
 
 
@@ -128,7 +129,7 @@ def test_outputs_equal_the_requested_words(latency, stall_p, valid_p, ready_p, s
 @pytest.mark.parametrize(("latency", "depth", "skip_p"),
                          [(1, 3, 0.0), (3, 5, 0.0), (5, 7, 0.0), (5, 8, 0.3), (2, 16, 0.5)])
 def test_one_entry_per_cycle(latency, depth, skip_p):
-    # ready consumer, stall-free memory, depth >= latency + 2: N entries in N + latency + 2
+    # ready consumer, stall-free memory, depth >= latency + 2: N entries in N + latency + 3 (+ 1: the output register)
     rng = random.Random(latency)
     mem = {a: a ^ 0x5A5A for a in range(1024)}
     reqs = _requests(rng, 100, skip_p, tag_bits=1, hi=1024)
@@ -140,11 +141,12 @@ def test_one_entry_per_cycle(latency, depth, skip_p):
          latency=latency, stall_p=0.0, seed=0)
     assert got == _expect(mem, reqs)
     assert first == [0]
-    assert last[0] <= len(reqs) + latency + 2
+    assert last[0] <= len(reqs) + latency + 3
 
 
 def test_credits_hold_without_a_consumer():
-    # nobody reads: exactly depth requests are accepted, then a_ready stays low
+    # nobody reads: exactly depth requests are accepted (and one more once the first has
+    # moved into the output register), then a_ready stays low
     dut = StreamReader(10, 32, depth=5)
     mem = {a: a for a in range(64)}
     taken = []
@@ -162,7 +164,7 @@ def test_credits_hold_without_a_consumer():
         assert not ctx.get(dut.bus.cyc)  # every read acknowledged, words buffered
 
     _run(dut, dut.bus, mem, [bench], latency=3, stall_p=0.3, seed=1)
-    assert len(taken) == 5
+    assert len(taken) == 5 + 1
 
 
 def _Shared() -> OnArbiter:

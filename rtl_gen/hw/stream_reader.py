@@ -5,14 +5,15 @@ order, carrying its ``tag`` and ``skip`` flag. A skip request issues no bus acce
 yields data 0 once every earlier entry has been delivered; any other request issues one
 pipelined Wishbone read of word ``a_addr``, taken on the same cycle it is accepted (so
 ``a_ready`` is combinational on ``bus.stall``). Reads never wait for acks: up to ``depth``
-entries are outstanding or buffered, and no request is accepted beyond that, so the
-response FIFO never overflows whatever the consumer does. Entries (tag, skip) queue at
+entries are outstanding or queued (one more waits in the output register), and no request
+is accepted beyond that, so the response FIFO never overflows whatever the consumer does. Entries (tag, skip) queue at
 accept, data at ack; the output pairs the head entry with the head data word.
 
-Latency: a read's entry is ``valid`` one cycle after its ack (memory latency ``L`` plus 1
-from accept), a skip's one cycle after accept. An entry occupies its credit from the cycle
-after accept to the cycle it is delivered, so a ready consumer and a stall-free memory see
-one entry per cycle when ``depth >= L + 2``.
+Latency: a read's entry is ``valid`` two cycles after its ack (memory latency ``L`` plus 2
+from accept), a skip's two cycles after accept: the output (``valid``, ``data``, ``tag``,
+``skip``) is a register in front of the queues' LUT RAM heads. An entry occupies its credit
+from the cycle after accept to the cycle it enters the output register, so a ready consumer
+and a stall-free memory see one entry per cycle when ``depth >= L + 2``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class StreamReader(wiring.Component):
         # read data, written on ack; never more words than entries, so never refuses one
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
         pending = Signal(range(self.depth + 1))  # reads taken, not yet acknowledged
-        accept, took, ack, pop = Signal(), Signal(), Signal(), Signal()
+        accept, took, ack, pop, head_valid = (Signal() for _ in range(5))
         head_skip = entries.r_data[-1]
         m.d.comb += [
             bus.stb.eq(self.a_valid & ~self.a_skip & entries.w_rdy),
@@ -64,12 +65,15 @@ class StreamReader(wiring.Component):
             ack.eq(bus.ack & (pending != 0)),
             entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
             words.w_en.eq(ack), words.w_data.eq(bus.dat_r),
-            self.valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
-            self.data.eq(Mux(head_skip, 0, words.r_data)),
-            self.tag.eq(entries.r_data[:self.tag_bits]), self.skip.eq(head_skip),
-            pop.eq(self.valid & self.ready),
+            head_valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
+            pop.eq(head_valid & (~self.valid | self.ready)),
             entries.r_en.eq(pop), words.r_en.eq(pop & ~head_skip),
-            self.idle.eq(~entries.r_rdy),
+            self.idle.eq(~entries.r_rdy & ~self.valid),
         ]
         m.d.sync += pending.eq(pending + took - ack)
+        # the output register: the queues' heads are LUT RAM reads, so the consumer sees
+        # flip-flops; its wide enable is the register's own state and the consumer's ready
+        with m.If(~self.valid | self.ready):
+            m.d.sync += [self.valid.eq(head_valid), self.data.eq(Mux(head_skip, 0, words.r_data)),
+                         self.tag.eq(entries.r_data[:self.tag_bits]), self.skip.eq(head_skip)]
         return m
