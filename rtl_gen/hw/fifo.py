@@ -29,10 +29,10 @@ def _signature(width: int, depth: int) -> dict:
             "r_rdy": Out(1), "r_level": Out(range(depth + 1)), "level": Out(range(depth + 1))}
 
 
-class _Counted:
-    """The level of a queue of ``depth`` entries and its registered not-empty / not-full
-    flags; ``w_en`` / ``r_en`` are requests, which the flags gate into ``do_write`` /
-    ``do_read``. Each flag's next value is one small function of the requests, the flags
+class Counted:
+    """The level of a queue of ``depth`` entries (or any bounded count of things in flight)
+    and its registered not-empty / not-full flags; ``w_en`` / ``r_en`` are requests, which
+    the flags gate into ``do_write`` / ``do_read``. Each flag's next value is one small function of the requests, the flags
     and a compare of the level register (``level == 1``, ``level == depth - 1``)."""
 
     def __init__(self, m: Module, depth: int, w_en: Value, r_en: Value) -> None:
@@ -65,7 +65,7 @@ class SyncFIFO(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        cnt = _Counted(m, self.depth, self.w_en, self.r_en)
+        cnt = Counted(m, self.depth, self.w_en, self.r_en)
         do_write, do_read = cnt.do_write, cnt.do_read
         m.d.comb += [self.w_rdy.eq(cnt.nonfull), self.r_rdy.eq(cnt.nonempty),
                      self.level.eq(cnt.level), self.w_level.eq(cnt.level),
@@ -96,7 +96,7 @@ class SyncFIFOBuffered(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         inner = self.depth - 1
-        cnt = _Counted(m, inner, self.w_en, ~self.r_rdy | self.r_en)
+        cnt = Counted(m, inner, self.w_en, ~self.r_rdy | self.r_en)
         do_write, do_inner_read = cnt.do_write, cnt.do_read
         m.d.comb += self.w_rdy.eq(cnt.nonfull)
         m.submodules.storage = mem = Memory(shape=self.width, depth=inner, init=[])

@@ -23,6 +23,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.image import per_word
+from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_int, check_ints
 from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.skid_buffer import SkidBuffer
@@ -61,7 +62,6 @@ class RowWriter(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         nw, mb, nsel = self.row_words, self.mem_bits, self.mem_bits // 8
-        pending = Signal(range(MAX_OUTSTANDING + 1))
 
         # rows in through a register slice
         fields = [Value.cast(self.row), self.addr, self.slot0, self.words]
@@ -108,8 +108,11 @@ class RowWriter(wiring.Component):
         free = Signal()   # the bank at wp is free
         busy = Signal()   # the bank at rp is full
         one_left = Signal()
-        room, pend_nz = Signal(init=1), Signal()
-        stb, took, take = Signal(), Signal(), Signal()
+        # unacknowledged writes: their count's "any" and "room for another" are registers
+        took = Signal()
+        pend = fifo.Counted(m, MAX_OUTSTANDING, took, self.bus.ack)
+        room, pend_nz = pend.nonfull, pend.nonempty
+        stb, take = Signal(), Signal()
         m.d.comb += [
             free.eq(Mux(wp, ~banks[1]["full"], ~banks[0]["full"])),
             busy.eq(Mux(rp, banks[1]["full"], banks[0]["full"])),
@@ -144,10 +147,6 @@ class RowWriter(wiring.Component):
                              bk["one"].eq(bk["left"] == 2)]
                 with m.If(bk["one"]):
                     m.d.sync += bk["full"].eq(0)
-        pend_next = Signal.like(pending)
-        m.d.comb += pend_next.eq(pending + took - (self.bus.ack & pend_nz))
-        m.d.sync += [pending.eq(pend_next), room.eq(pend_next != MAX_OUTSTANDING),
-                     pend_nz.eq(pend_next != 0)]
         return m
 
 
