@@ -66,13 +66,14 @@ class BusArbiter(wiring.Component):
                              bus.we.eq(we), bus.adr.eq(adr), bus.dat_w.eq(dat_w),
                              bus.sel.eq(sel)]
         take = Signal()  # the granted request, if any, is taken this cycle
+        any_req = Signal()  # an OR of the buffers' valid registers, not of the grant chain
         m.d.comb += [
-            bus.stb.eq(grant.any() & ids.w_rdy),
+            any_req.eq(Cat(r[0].out_valid for r in reqs).any()),
+            bus.stb.eq(any_req & ids.w_rdy),
             take.eq(bus.stb & ~bus.stall),
             ids.w_en.eq(take),
             ids.r_en.eq(bus.ack),
-            bus.cyc.eq(ids.r_rdy | Cat(p.cyc for p in ports).any()
-                       | Cat(r[0].out_valid for r in reqs).any()),
+            bus.cyc.eq(ids.r_rdy | Cat(p.cyc for p in ports).any() | any_req),
         ]
         dat_r = Signal.like(bus.dat_r, reset_less=True)
         m.d.sync += dat_r.eq(bus.dat_r)
