@@ -12,7 +12,7 @@ epilogue in place of an accumulator.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -57,10 +57,23 @@ class PoolUnit(wiring.Component):
             # stage 2: the running max or sum (a padded position keeps it)
             r = Signal(signed(ab), name=f"r{j}")
             nxt = Signal(signed(ab), name=f"nxt{j}")
-            m.d.comb += nxt.eq(Mux(sm, r + v, Mux(ld | (mx & (v > r)), v, r)))
+            m.d.comb += nxt.eq(Mux(sm, r + v, Mux(ld | (mx & _greater(v, r)), v, r)))
             with m.If(v1):
                 m.d.sync += r.eq(nxt)
                 with m.If(last1):
                     m.d.sync += self.y[j].eq(nxt)
         m.d.sync += self.out_valid.eq(v1 & last1)
         return m
+
+
+def _greater(a: Value, b: Value) -> Value:
+    """Signed ``a > b`` from three carry chains of half the width side by side (the upper
+    halves' ``>`` and ``>=``, the lower halves' unsigned ``>``) and one gate, instead of one
+    chain of the whole accumulator width in the pool's loop."""
+    n = len(a)
+    if n < 8:
+        return a > b
+    h = n // 2
+    a_hi, b_hi = a[h:].as_signed(), b[h:].as_signed()
+    return (a_hi > b_hi) | ((a_hi >= b_hi) & (a[:h] > b[:h]))
+
