@@ -339,3 +339,16 @@ def test_nextpnr_arguments_for_placement_only_and_the_router():
     assert nextpnr_args(t, 150.0, route=False)[-1] == "--no-route"
     args = nextpnr_args(t, 150.0, router="router2")
     assert args[args.index("--router") + 1] == "router2"
+    assert "--speed" not in args  # nextpnr's default grade, 6
+    args = nextpnr_args(t, 150.0, speed=8)
+    assert args[args.index("--speed") + 1] == "8"
+
+
+@pytest.mark.parametrize(("name", "speed", "msg"), [
+    ("ecp5-85k", 5, "speed grade 5 is not one of ecp5-85k's: 6, 7, 8"),
+    ("ice40-up5k", 6, "speed grade 6 is not one of ice40-up5k's: none")])
+def test_a_speed_grade_the_part_lacks_is_one_clear_error(name, speed, msg):
+    from rtl_gen.synth.runner import check_speed
+
+    with pytest.raises(N2UQError, match=msg):
+        check_speed(TARGETS[name], speed)

