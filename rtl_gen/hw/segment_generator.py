@@ -69,6 +69,8 @@ class SegmentGenerator(wiring.Component):
         km1wpp = reg(m, (self.k - 1) * self.wpp, "km1wpp", ab)
         rowstep = reg(m, rowwords - km1wpp, "rowstep", ab)  # to the next window row
         km1 = reg(m, self.k - 1, "km1", d)
+        km2 = reg(m, self.k - 2, "km2", d)  # all ones (never a column) when k = 1
+        k_one = reg(m, self.k == 1, "k_one", 1)
         wm1, hm1 = reg(m, self.w - 1, "wm1", pos_t), reg(m, self.h - 1, "hm1", pos_t)
         # ---- credits: commands taken and not yet loaded by the segment stage -------------
         qd = self.queue_depth
@@ -129,12 +131,19 @@ class SegmentGenerator(wiring.Component):
                      Cat(*outs).eq(out.out_data)]
         adv = st.v & out.in_ready
         m.d.comb += [load.eq(q.r_rdy & (~st.v | (adv & last))), q.r_en.eq(load)]
-        wrap = st.kx == km1
+        # "the position is the window row's last column" and the pixel address step it
+        # selects are registers set with the column, so the next position's address is one
+        # addition of registers
+        wrap, inc = Signal(name="wrap"), Signal(ab, name="inc")
+
+        def column(last_col) -> list:
+            return [wrap.eq(last_col), inc.eq(Mux(last_col, rowstep, self.wpp))]
         step = Signal(ab)
-        m.d.comb += step.eq(st.paddr + Mux(wrap, rowstep, self.wpp))
+        m.d.comb += step.eq(st.paddr + inc)
         with m.If(load):
             m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0),
-                         *compares(hd.n, hd.crem, hd.erem, hd.inx & hd.iny)]
+                         *compares(hd.n, hd.crem, hd.erem, hd.inx & hd.iny),
+                         *column(hd.kx == km1)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
         with m.Elif(adv & pos_done):  # the next window position, channel 0
@@ -147,9 +156,10 @@ class SegmentGenerator(wiring.Component):
                                    Mux(wrap, st.inx_row & iny_next, inx_next & st.iny))]
             with m.If(wrap):
                 m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
-                             st.inx.eq(st.inx_row), st.iny.eq(iny_next)]
+                             st.inx.eq(st.inx_row), st.iny.eq(iny_next), *column(k_one)]
             with m.Else():
-                m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(inx_next)]
+                m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(inx_next),
+                             *column(st.kx == km2)]
         with m.Elif(adv):  # the word is used up: the next word of the same pixel
             m.d.sync += [lane.eq(lane + erem), st.n.eq(n_word), st.crem.eq(crem_word),
                          st.e.eq(0), erem.eq(erem_new), st.waddr.eq(st.waddr + 1),
