@@ -237,7 +237,10 @@ class Engine(wiring.Component):
         gap = Signal(range(dp.groups + 1), init=dp.groups)
         gap_full = Signal(init=1)  # gap == dp.groups, registered with it
         spaced = ~fetch.out_tag[1] | gap_full
-        m.d.comb += can_pop.eq(fetch.valid & (~cur_v | end_chunk) & spaced & (
+        # ~cur_v | end_chunk ("the issuer takes a chunk this cycle if one is there"), kept as
+        # a register beside cur_v and last_beat: one input of the pop decision, not three
+        ending = Signal(init=1)
+        m.d.comb += can_pop.eq(fetch.valid & ending & spaced & (
             ~head_first | (credit & (~new_group | (pend_zero & shadow_full)))))
         with m.If(can_pop & fetch.out_tag[1]):
             m.d.sync += [gap.eq(1), gap_full.eq(dp.groups == 1)]
@@ -257,7 +260,7 @@ class Engine(wiring.Component):
         m.d.sync += cinm1.eq(Mux(d.cin <= 4, d.cin - 1, 0))
         cur_pch = Signal(data.ArrayLayout(2, simd))  # each lane's pad channel
         cur_idle = Signal(simd)  # lanes beyond the chunk
-        with m.If(~cur_v | end_chunk):
+        with m.If(ending):
             m.d.sync += [cur_lanes.eq(fetch.out_lanes), cur_pad.eq(fetch.out_pad)]
             for j in range(simd):
                 # lane j of a chunk is channel (phase + j) mod cin
@@ -270,7 +273,7 @@ class Engine(wiring.Component):
         with m.If(can_pop):
             m.d.sync += [cur_v.eq(1), cur_first.eq(fetch.out_tag[0]),
                          cur_last.eq(fetch.out_tag[1]), dg.eq(0), eg.eq(0),
-                         last_beat.eq(one_beat)]
+                         last_beat.eq(one_beat), ending.eq(one_beat)]
             with m.If(head_first):
                 m.d.sync += blk.eq(0)
                 with m.If(pix == npix_m1):
@@ -282,15 +285,18 @@ class Engine(wiring.Component):
             with m.Else():  # the next chunk of the same pixel: the next weight blocks
                 m.d.sync += blk.eq(blk + d.w_digits)
         with m.Elif(end_chunk):
-            m.d.sync += cur_v.eq(0)
+            m.d.sync += [cur_v.eq(0), ending.eq(1)]
         with m.Elif(cur_v):
+            nxt_last = Signal()
             with m.If(eg == wd_m1):
-                m.d.sync += [eg.eq(0), dg.eq(dg + 1),
-                             last_beat.eq((dg + 1 == xd_m1) & (wd_m1 == 0))]
+                m.d.sync += [eg.eq(0), dg.eq(dg + 1)]
+                m.d.comb += nxt_last.eq((dg + 1 == xd_m1) & (wd_m1 == 0))
             with m.Else():
-                m.d.sync += [eg.eq(eg + 1), last_beat.eq((dg == xd_m1) & (eg + 1 == wd_m1))]
+                m.d.sync += eg.eq(eg + 1)
+                m.d.comb += nxt_last.eq((dg == xd_m1) & (eg + 1 == wd_m1))
+            m.d.sync += [last_beat.eq(nxt_last), ending.eq(nxt_last)]
         with m.If(go):
-            m.d.sync += [pix.eq(0), new_group.eq(1), cur_v.eq(0), grp_par.eq(0)]
+            m.d.sync += [pix.eq(0), new_group.eq(1), cur_v.eq(0), grp_par.eq(0), ending.eq(1)]
         # pixels started and not yet out of the datapath / their residual not yet used
         res_pop = dp.epi_valid & (d.res_en)
         # start_pix comes late in the cycle (the pop decision): every sum and compare below
