@@ -4,14 +4,19 @@ The whole fetch contract (rtl_gen/compile/fetch.py) in one component: a
 :class:`SegmentGenerator` turns each chunk command into word segments, a
 :class:`StreamReader` reads their words in order (pad segments read nothing), and one
 :class:`LaneAssembler` per input element width places the elements; the chunk leaves
-through a small queue (one LUT RAM slice per lane) with the command's ``tag``. A command is taken only while fewer than
-``depth`` chunks are in flight or queued, so nothing downstream ever overflows. Its ``bus``
-goes to the memory port or to the on-chip activation buffer.
+through a small queue (one LUT RAM slice per lane) with the command's ``tag``. A command
+is taken only while fewer than ``depth`` chunks are in flight or queued, so nothing
+downstream ever overflows. Its ``bus`` goes to the memory port or to the on-chip activation
+buffer. Layer constants (``sel`` and the segment generator's) are held by the caller from at
+least one cycle before the first command.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+import functools
+import operator
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -96,14 +101,16 @@ class FetchUnit(wiring.Component):
         m.submodules.qt = qt = fifo.SyncFIFOBuffered(width=self.tag_bits, depth=self.depth)
         m.d.comb += [qt.w_en.eq(self.las[0].out_valid), qt.w_data.eq(tags.r_data),
                      tags.r_en.eq(self.las[0].out_valid)]
+        # the element width in use, a layer constant: registered here, one-hot, so the
+        # lanes' selects fan out from a register beside them, not from the descriptor
+        sel = Signal(len(self.las))
+        m.d.sync += sel.eq(1 << self.sel)
         for j in range(self.lanes):
             q = fifo.Storage(width=self.bits + 1, depth=self.depth)
             m.submodules[f"q{j}"] = q
             lane = Signal(self.bits, name=f"lane{j}")
-            with m.Switch(self.sel):
-                for i, la in enumerate(self.las):
-                    with m.Case(i):
-                        m.d.comb += lane.eq(la.lanes[j])
+            picked = [Mux(sel[i], la.lanes[j], 0) for i, la in enumerate(self.las)]
+            m.d.comb += lane.eq(functools.reduce(operator.or_, picked))
             m.d.comb += [q.w_data.eq(Cat(lane, self.las[0].pad[j])),
                          q.w_en.eq(self.las[0].out_valid), q.r_en.eq(pop),
                          self.out_lanes[j].eq(q.r_data[:self.bits]),
