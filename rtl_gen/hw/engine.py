@@ -433,12 +433,16 @@ class Engine(wiring.Component):
                 m.d.comb += getattr(ow, f"wr{i}_{name}").eq(getattr(d, f"wr{i}_{name}"))
             pix_off, word_off = getattr(ow, f"wr{i}_pix_off"), getattr(ow, f"wr{i}_word_off")
             base, rowwords = getattr(d, f"wr{i}_base"), getattr(d, f"wr{i}_rowwords")
-            left = Signal(signed(sp.addr_bits + 1))
+            # the row's words: what is left of the tensor's row, at most the writer's W;
+            # "left < W" is "word_off > rowwords - W" (a registered layer constant), so the
+            # compare and the subtraction are two carry chains side by side, not in series
+            left, lim = Signal(signed(sp.addr_bits + 1)), Signal(signed(sp.addr_bits + 1))
             m.d.comb += left.eq(rowwords - word_off)
+            m.d.sync += lim.eq(rowwords - wr.row_words)
             m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & wr_en[i]),
                          wr.addr.eq(base + pix_off + word_off),
                          wr.slot0.eq(getattr(ow, f"wr{i}_slot")),
-                         wr.words.eq(Mux(left < wr.row_words, left, wr.row_words))]
+                         wr.words.eq(Mux(word_off > lim, left, wr.row_words))]
             for lane in range(pe):
                 v = qd[off + lane * eb: off + (lane + 1) * eb]
                 # fixed values sign-extend (or truncate) to the tensor's stored width
