@@ -33,6 +33,7 @@ from rtl_gen.compile.descriptor import EngineSpec, slot_words
 from rtl_gen.hw import fifo
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.chunk_walker import ChunkWalker
+from rtl_gen.hw.common import wrap_counter
 from rtl_gen.hw.datapath import Datapath
 from rtl_gen.hw.fetch_unit import FetchUnit
 from rtl_gen.hw.loader import Loader, desc_shape
@@ -247,6 +248,9 @@ class Engine(wiring.Component):
         with m.Elif(~gap_full):
             m.d.sync += [gap.eq(gap + 1), gap_full.eq(gap == dp.groups - 1)]
         start_pix = can_pop & head_first
+        # the pixel counter with a registered "at the layer's last pixel" flag: the late
+        # pixel start only selects (npix_m1 settles before go, as for the output walker)
+        pix_last = wrap_counter(m, pix, npix_m1, start_pix, go)
         # the shadow -> active parameter copy, one cycle after the group's first pixel
         # starts (the epilogue and accumulator read them several cycles later): the wide
         # copy enable comes from a register
@@ -276,10 +280,7 @@ class Engine(wiring.Component):
                          last_beat.eq(one_beat), ending.eq(one_beat)]
             with m.If(head_first):
                 m.d.sync += blk.eq(0)
-                with m.If(pix == npix_m1):
-                    m.d.sync += [pix.eq(0), new_group.eq(1)]
-                with m.Else():
-                    m.d.sync += [pix.eq(pix + 1), new_group.eq(0)]
+                m.d.sync += new_group.eq(pix_last)
                 with m.If(new_group):
                     m.d.sync += [r_half.eq(grp_par), grp_par.eq(~grp_par)]
             with m.Else():  # the next chunk of the same pixel: the next weight blocks
@@ -296,7 +297,7 @@ class Engine(wiring.Component):
                 m.d.comb += nxt_last.eq((dg == xd_m1) & (eg + 1 == wd_m1))
             m.d.sync += [last_beat.eq(nxt_last), ending.eq(nxt_last)]
         with m.If(go):
-            m.d.sync += [pix.eq(0), new_group.eq(1), cur_v.eq(0), grp_par.eq(0), ending.eq(1)]
+            m.d.sync += [new_group.eq(1), cur_v.eq(0), grp_par.eq(0), ending.eq(1)]
         # pixels started and not yet out of the datapath / their residual not yet used
         res_pop = dp.epi_valid & (d.res_en)
         # start_pix comes late in the cycle (the pop decision): every sum and compare below
