@@ -59,6 +59,7 @@ def test_chunk_walker_matches_the_loop(case):
             ctx.set(dut.t_data, slot)
             await ctx.tick()
         ctx.set(dut.t_en, 0)
+        await ctx.tick().repeat(dut.settle)  # descriptor fields settle before go
         rng = np.random.default_rng(len(want))
         for phase in range(2):  # the first walk is cut short by a second go
             ctx.set(dut.go, 1)
@@ -104,7 +105,8 @@ def test_chunk_walker_streams_one_command_per_cycle():
     async def bench(ctx):
         for name in FIELDS:
             ctx.set(getattr(dut, name), len(table) if name == "chunks" else c[name])
-        await ctx.tick()  # descriptor fields settle before go, as the loader sets them
+        await ctx.tick().repeat(dut.settle)  # descriptor fields settle before go, as the
+        # loader sets them
         ctx.set(dut.go, 1)
         await ctx.tick()
         ctx.set(dut.go, 0)

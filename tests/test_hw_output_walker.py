@@ -1,5 +1,6 @@
-"""OutputWalker: each popped row's word offsets and slot, per written tensor, against a
-Python loop over (group, pixel) under a random ``pop``; ``busy`` until the last row."""
+"""OutputWalker: each popped row's word offsets, slot and address, per written tensor,
+against a Python loop over (group, pixel) under a random ``pop``; ``busy`` until the last
+row."""
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ LANES = 4
 # (epw, wpp, gwords): whole words per group; four groups' slots sharing 16-element words;
 # two groups per 8-element word; one element a word
 WRITERS = [(2, 6, 2), (16, 1, 0), (8, 2, 0), (1, 12, 4)]
+BASES = [0, 1000, 7, 40000]  # each tensor's base address
 
 
 def _want(oh, ow, groups):
@@ -18,7 +20,8 @@ def _want(oh, ow, groups):
     state = [[0, 0, 0] for _ in WRITERS]  # pix_off, word_off, slot
     for _og in range(groups):
         for pix in range(oh * ow):
-            out.append(tuple(v for s in state for v in s))
+            out.append(tuple(v for s, b in zip(state, BASES, strict=True)
+                             for v in (*s, b + s[0] + s[1])))
             for s, (epw, wpp, gwords) in zip(state, WRITERS, strict=True):
                 s[0] += wpp
                 if pix == oh * ow - 1:
@@ -42,7 +45,8 @@ def test_output_walker_matches_the_loop(oh, ow, groups):
         for name, v in (("oh", oh), ("ow", ow), ("groups", groups)):
             ctx.set(getattr(dut, name), v)
         for i, (epw, wpp, gwords) in enumerate(WRITERS):
-            for name, v in (("epw", epw), ("wpp", wpp), ("gwords", gwords)):
+            for name, v in (("epw", epw), ("wpp", wpp), ("gwords", gwords),
+                            ("base", BASES[i])):
                 ctx.set(getattr(dut, f"wr{i}_{name}"), v)
         assert not ctx.get(dut.busy)
         await ctx.tick().repeat(dut.settle)  # descriptor fields settle before go, as the
@@ -58,7 +62,7 @@ def test_output_walker_matches_the_loop(oh, ow, groups):
             ctx.set(dut.pop, pop)
             if pop:
                 got.append(tuple(ctx.get(getattr(dut, f"wr{i}_{n}")) for i in range(len(WRITERS))
-                                 for n in ("pix_off", "word_off", "slot")))
+                                 for n in ("pix_off", "word_off", "slot", "addr")))
             await ctx.tick()
             t += 1
             assert t < 20 * len(want) + 100, "walker stuck"

@@ -30,7 +30,8 @@ def test_residual_walker_matches_the_loop(lanes, o, oh, ow, res_en):
                         ("res_en", res_en)):
             ctx.set(getattr(dut, name), v)
         rng = np.random.default_rng(o)
-        await ctx.tick()  # descriptor fields settle before go, as the loader sets them
+        await ctx.tick().repeat(dut.settle)  # descriptor fields settle before go, as the
+        # loader sets them
         ctx.set(dut.go, 1)
         await ctx.tick()
         ctx.set(dut.go, 0)

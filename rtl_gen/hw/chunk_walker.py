@@ -24,7 +24,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw import fifo
-from rtl_gen.hw.common import check_ints, wrap_counter
+from rtl_gen.hw.common import WRAP_SETTLE, check_ints, wrap_counter
 
 QUEUE = 4  # commands between the counters and cmd_*: covers the 3-cycle credit loop
 
@@ -33,6 +33,8 @@ class ChunkWalker(wiring.Component):
     """``go`` restarts the walk (and drops queued commands); commands out
     (``cmd_valid``/``cmd_ready``) for ``simd`` lanes from a ``chunk_depth``-entry table;
     ``desc_bits``-wide descriptor fields."""
+
+    settle = 1 + WRAP_SETTLE  # cycles the descriptor fields must be stable before ``go``
 
     def __init__(self, simd: int, chunk_depth: int, dim_bits: int = 12,
                  desc_bits: int = 32) -> None:

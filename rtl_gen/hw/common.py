@@ -52,17 +52,23 @@ def round_shift(v: Value, s: Value) -> Value:
     return (v + half.as_signed()) >> s
 
 
+WRAP_SETTLE = 1  # cycles wrap_counter adds to the settling of its bound (a registered compare)
+
+
 def wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value, restart: Value) -> Signal:
     """Count ``cnt`` from 0 to ``bound`` on ``step``, wrapping to 0, and return a registered
     flag "``cnt`` is at ``bound``", so a walker's step enables read a flag rather than a
-    wide compare; ``restart`` (priority) sets 0. ``bound`` must be held from at least one
-    cycle before ``restart`` (the walkers register their descriptor bounds)."""
+    wide compare. The flag's next value needs no compare either: a down counter ``bound -
+    cnt`` beside ``cnt`` gives it as the borrow of ``rem - 2`` (one carry chain), and
+    ``bound == 0`` is registered. ``restart`` (priority) sets 0. ``bound`` must be held from
+    at least two cycles before ``restart`` (the walkers register their descriptor bounds
+    well before ``go``)."""
     at_end = Signal(name=f"{cnt.name}_last")
-    with m.If(restart):
-        m.d.sync += [cnt.eq(0), at_end.eq(bound == 0)]
+    rem = Signal(len(bound), name=f"{cnt.name}_rem")  # bound - cnt
+    b_zero = Signal(name=f"{cnt.name}_b0")
+    m.d.sync += b_zero.eq(bound == 0)
+    with m.If(restart | (step & at_end)):
+        m.d.sync += [cnt.eq(0), rem.eq(bound), at_end.eq(b_zero)]
     with m.Elif(step):
-        with m.If(at_end):
-            m.d.sync += [cnt.eq(0), at_end.eq(bound == 0)]
-        with m.Else():
-            m.d.sync += [cnt.eq(cnt + 1), at_end.eq(cnt + 1 == bound)]
+        m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq((rem - 2)[-1])]
     return at_end

@@ -33,7 +33,7 @@ from rtl_gen.compile.descriptor import EngineSpec, slot_words
 from rtl_gen.hw import fifo
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.chunk_walker import ChunkWalker
-from rtl_gen.hw.common import wrap_counter
+from rtl_gen.hw.common import WRAP_SETTLE, wrap_counter
 from rtl_gen.hw.datapath import Datapath
 from rtl_gen.hw.fetch_unit import FetchUnit
 from rtl_gen.hw.loader import Loader, desc_shape
@@ -41,7 +41,7 @@ from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.operand_stage import OperandStage
 from rtl_gen.hw.output_walker import OutputWalker
 from rtl_gen.hw.param_bank import ParamBank
-from rtl_gen.hw.pipelined import area_m1, delay
+from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, delay
 from rtl_gen.hw.pool_unit import PoolUnit
 from rtl_gen.hw.residual_walker import ResidualWalker
 from rtl_gen.hw.row_writer import RowWriter
@@ -53,6 +53,10 @@ OUT_DEPTH = 16
 FETCH_DEPTH = 24  # chunks in flight in the activation fetch unit: covers its ~18-cycle latency
 RES_DEPTH = 16  # residual rows read ahead
 DIM = 12  # bits of every loop bound and coordinate
+# every walker's loop bounds (and the issuer's pixel count) settle between the descriptor's
+# last field and layer_go, which restarts them
+assert max(ChunkWalker.settle, ResidualWalker.settle, OutputWalker.settle,
+           BOUND_LATENCY + WRAP_SETTLE) <= Loader.settle
 
 
 def param_shapes(spec: EngineSpec, thr_bits: int) -> list[tuple[str, int]]:
@@ -430,10 +434,10 @@ class Engine(wiring.Component):
                      ow.groups.eq(d.groups)]
         for i, (wr, (src, bits)) in enumerate(zip(writers, sp.writers, strict=True)):
             off, eb = srcs[src]
-            for name in ("wpp", "gwords", "epw"):
+            for name in ("wpp", "gwords", "epw", "base"):
                 m.d.comb += getattr(ow, f"wr{i}_{name}").eq(getattr(d, f"wr{i}_{name}"))
-            pix_off, word_off = getattr(ow, f"wr{i}_pix_off"), getattr(ow, f"wr{i}_word_off")
-            base, rowwords = getattr(d, f"wr{i}_base"), getattr(d, f"wr{i}_rowwords")
+            word_off = getattr(ow, f"wr{i}_word_off")
+            rowwords = getattr(d, f"wr{i}_rowwords")
             # the row's words: what is left of the tensor's row, at most the writer's W;
             # "left < W" is "word_off > rowwords - W" (a registered layer constant), so the
             # compare and the subtraction are two carry chains side by side, not in series
@@ -441,7 +445,7 @@ class Engine(wiring.Component):
             m.d.comb += left.eq(rowwords - word_off)
             m.d.sync += lim.eq(rowwords - wr.row_words)
             m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & wr_en[i]),
-                         wr.addr.eq(base + pix_off + word_off),
+                         wr.addr.eq(getattr(ow, f"wr{i}_addr")),
                          wr.slot0.eq(getattr(ow, f"wr{i}_slot")),
                          wr.words.eq(Mux(word_off > lim, left, wr.row_words))]
             for lane in range(pe):

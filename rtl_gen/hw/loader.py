@@ -20,6 +20,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.descriptor import EngineSpec, slot_words
+from rtl_gen.hw import pipelined as pl
 from rtl_gen.hw.mem_port import BurstReader, MemPortSignature
 
 FLAGS = {"abuf", "res_en", "en_requant", "en_add", "en_rprelu"}
@@ -36,6 +37,10 @@ def desc_shape(name: str, spec: EngineSpec):
 
 class Loader(wiring.Component):
     """Sequences every read of the engine's program; see the module docstring."""
+
+    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE, CHUNK_GO,
+    # CHUNK, ABUF_GO, LAYER_GO: one or more each): what the walkers may take to settle
+    settle = 5
 
     def __init__(self, spec: EngineSpec, params: list[tuple[str, int]]) -> None:
         self.spec, self.n_fields = spec, len(params)
@@ -126,23 +131,58 @@ class Loader(wiring.Component):
         # is the last" flag: no wide compare in front of the state change
         left, at_last = Signal(32, name="left"), Signal(name="at_last")
 
-        def go(base, count, nxt: str, items) -> None:
-            """Start a burst once the reader is idle, then receive its ``items`` (slots or
-            words) in state ``nxt``. The item counter loads on every cycle of the waiting
-            state (it is unused there), so the reader's ``idle`` does not select its input."""
-            m.d.sync += [idx.eq(0), left.eq(items - 1), at_last.eq(items == 1)]
+        # the layer's burst lengths (less one, "is one") and weight run, registered from the
+        # descriptor, which holds through the layer: no multiply, subtraction or wide compare
+        # in front of a state's choice (SETTLE gives the chunk run's a cycle after DESC; the
+        # others are read later).
+        def held(v, name: str, shape=1) -> Signal:
+            return pl.reg(m, v, name, shape)
+
+        chunks_m1 = held(d.chunks - 1, "chunks_m1", 32)
+        chunks_1 = held(d.chunks == 1, "chunks_1")
+        chunk_words = held(d.chunks * wps, "chunk_words", 32)
+        in_m1 = held(d.in_words - 1, "in_m1", 32)
+        in_1 = held(d.in_words == 1, "in_1")
+        wlen = held(d.blocks * self.wpb, "wlen", 32)
+        wlen_m1 = held(wlen - 1, "wlen_m1", 32)
+        wlen_1 = held(wlen == 1, "wlen_1")
+        no_blocks = held(d.blocks == 0, "no_blocks")
+        groups_0 = held(d.groups == 0, "groups_0")
+        grp_end_next = held(grp + 1 == d.groups, "grp_end_next")  # grp moves rarely
+        last_layer = held(layer == nlayers - 1, "last_layer")
+        grp_end = Signal()
+
+        def go(base, count, nxt: str, items_m1, items_1) -> None:
+            """Start a burst once the reader is idle, then receive its items (slots or words;
+            ``items_m1`` + 1 of them, ``items_1``: just one) in state ``nxt``. The item
+            counter loads on every cycle of the waiting state (it is unused there), so the
+            reader's ``idle`` does not select its input."""
+            m.d.sync += [idx.eq(0), left.eq(items_m1), at_last.eq(items_1)]
             with m.If(rd.idle):
                 m.d.sync += burst(base, count)
                 m.next = nxt
+
+        # layer_go is a flip-flop, high for the cycle in LAYER_GO: set by the transitions
+        # into it, not decoded from the state (it restarts every walker across the device)
+        layer_go = Signal()
+        m.d.sync += layer_go.eq(0)
+        m.d.comb += self.layer_go.eq(layer_go)
+
+        def to(nxt: str) -> None:
+            m.next = nxt
+            if nxt == "LAYER_GO":
+                m.d.sync += layer_go.eq(1)
 
         def receive(strobe, nxt: str, en=None) -> None:
             """Count the burst's items (``strobe``) in ``idx``; the last one ends it."""
             if en is not None:
                 m.d.comb += en.eq(strobe)
             with m.If(strobe):
-                m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), at_last.eq(left == 1)]
+                # left < 2 as the borrow of a subtraction: one carry chain, no wide compare
+                m.d.sync += [idx.eq(idx + 1), left.eq(left - 1),
+                             at_last.eq((left.as_signed() - 2)[-1])]
                 with m.If(at_last):
-                    m.next = nxt
+                    to(nxt)
 
         with m.FSM():
             with m.State("IDLE"), m.If(self.start):
@@ -154,28 +194,30 @@ class Loader(wiring.Component):
                 m.d.sync += nlayers.eq(slot)
                 m.next = "DESC_GO"
             with m.State("DESC_GO"):
-                go(desc_addr, n_desc * wps, "DESC", n_desc)
+                go(desc_addr, n_desc * wps, "DESC", n_desc - 1, int(n_desc == 1))
                 with m.If(rd.idle):
                     m.d.sync += dsel.eq(1)
             with m.State("DESC"):
-                receive(slot_ok, "CHUNK_GO")
+                receive(slot_ok, "SETTLE")
+            with m.State("SETTLE"):  # the chunk run's registers take the new descriptor
+                m.next = "CHUNK_GO"
             with m.State("CHUNK_GO"):
-                go(d.chunk_base, d.chunks * wps, "CHUNK", d.chunks)
+                go(d.chunk_base, chunk_words, "CHUNK", chunks_m1, chunks_1)
             with m.State("CHUNK"):
                 receive(slot_ok, "ABUF_GO", self.chunk_en)
             with m.State("ABUF_GO"):
                 with m.If(~d.abuf):
-                    m.next = "LAYER_GO"
+                    to("LAYER_GO")
                 with m.Else():
-                    go(d.in_base, d.in_words, "ABUF", d.in_words)
+                    go(d.in_base, d.in_words, "ABUF", in_m1, in_1)
             with m.State("ABUF"):
                 receive(word, "LAYER_GO", self.abuf_en)
             with m.State("LAYER_GO"):
-                m.d.comb += self.layer_go.eq(1)
-                m.d.sync += [grp.eq(0), paddr.eq(d.pbase), waddr.eq(d.wbase)]
+                m.d.sync += [grp.eq(0), paddr.eq(d.pbase), waddr.eq(d.wbase),
+                             grp_end.eq(groups_0)]
                 m.next = "GRP"
             with m.State("GRP"):
-                with m.If(grp == d.groups):
+                with m.If(grp_end):
                     m.next = "WAIT_DONE"
                 with m.Elif(~shadow_full & rd.idle):
                     m.d.sync += burst(paddr, group_slots)
@@ -190,19 +232,19 @@ class Loader(wiring.Component):
                         with m.If(chan == sp.pe - 1):
                             m.next = "W_GO"
             with m.State("W_GO"):
-                with m.If(d.blocks == 0):
+                with m.If(no_blocks):
                     m.next = "GRP_DONE"
                 with m.Else():
-                    go(waddr, d.blocks * self.wpb, "WEIGHTS", d.blocks * self.wpb)
+                    go(waddr, wlen, "WEIGHTS", wlen_m1, wlen_1)
             with m.State("WEIGHTS"):
                 receive(word, "GRP_DONE", self.wt_en)
             with m.State("GRP_DONE"):
-                m.d.sync += [shadow_full.eq(1), grp.eq(grp + 1),
-                             paddr.eq(paddr + group_slots), waddr.eq(waddr + d.blocks * self.wpb)]
+                m.d.sync += [shadow_full.eq(1), grp.eq(grp + 1), grp_end.eq(grp_end_next),
+                             paddr.eq(paddr + group_slots), waddr.eq(waddr + wlen)]
                 m.next = "GRP"
             with m.State("WAIT_DONE"), m.If(self.layer_done):
                 m.d.sync += [layer.eq(layer + 1), desc_addr.eq(desc_addr + n_desc * wps)]
-                with m.If(layer == nlayers - 1):
+                with m.If(last_layer):
                     m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
                 with m.Else():

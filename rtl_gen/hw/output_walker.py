@@ -5,7 +5,9 @@ pixel innermost; every ``pop`` (one row taken by the row writers) advances the w
 ``go`` restarts. ``busy`` stays high from ``go`` until the last group's last pixel is taken.
 Per written tensor ``i`` (rtl_gen/compile/image.py layout, its descriptor fields
 ``wr<i>_*``) it keeps the row's word address relative to the tensor's base as
-``pix_off + word_off``, and its first element slot within the word:
+``pix_off + word_off`` (and, for the writer, the absolute ``addr = base + pix_off +
+word_off`` as a register of its own, stepped by the same amounts, so no adder of three
+stands between the walker and the writer), and its first element slot within the word:
 
 - ``pix_off`` steps by the words per pixel ``wpp`` each pixel and restarts each group;
 - at a group's end, a tensor whose groups fill whole words steps ``word_off`` by the
@@ -15,19 +17,19 @@ Per written tensor ``i`` (rtl_gen/compile/image.py layout, its descriptor fields
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_int, check_ints, wrap_counter
-from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1
+from rtl_gen.hw.common import WRAP_SETTLE, check_int, check_ints, wrap_counter
+from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, reg
 
 
 class OutputWalker(wiring.Component):
     """``go`` restarts, ``pop`` advances one pixel; per tensor ``i`` (``epws[i]`` elements per
     word) the row's ``wr<i>_pix_off``, ``wr<i>_word_off`` and ``wr<i>_slot``."""
 
-    settle = BOUND_LATENCY  # cycles the descriptor fields must be stable before ``go``
+    settle = BOUND_LATENCY + WRAP_SETTLE  # cycles the descriptor fields must be stable before ``go``
 
     def __init__(self, lanes: int, epws: tuple[int, ...] | list[int], addr_bits: int,
                  dim_bits: int = 12, desc_bits: int = 32) -> None:
@@ -37,12 +39,14 @@ class OutputWalker(wiring.Component):
         for i, epw in enumerate(epws):
             check_int("OutputWalker", f"epws[{i}]", epw, 1, 1 << 16)
         self.lanes, self.epws, self.dim_bits = lanes, tuple(epws), dim_bits
+        self.addr_bits = addr_bits
         sig = {"go": In(1), "pop": In(1), "busy": Out(1),
                "oh": In(desc_bits), "ow": In(desc_bits), "groups": In(desc_bits)}
         for i, epw in enumerate(self.epws):
             sig |= {f"wr{i}_wpp": In(desc_bits), f"wr{i}_gwords": In(desc_bits),
-                    f"wr{i}_epw": In(desc_bits), f"wr{i}_pix_off": Out(addr_bits),
-                    f"wr{i}_word_off": Out(addr_bits), f"wr{i}_slot": Out(range(epw))}
+                    f"wr{i}_epw": In(desc_bits), f"wr{i}_base": In(desc_bits),
+                    f"wr{i}_pix_off": Out(addr_bits), f"wr{i}_word_off": Out(addr_bits),
+                    f"wr{i}_addr": Out(addr_bits), f"wr{i}_slot": Out(range(epw))}
         super().__init__(sig)
 
     def elaborate(self, platform) -> Module:
@@ -57,22 +61,36 @@ class OutputWalker(wiring.Component):
         # registered "at the last pixel / group" flags: the pop's enables stay shallow
         last_pix = wrap_counter(m, pix, npix_m1, self.pop, self.go)
         last_og = wrap_counter(m, og, groups_m1, self.pop & last_pix, self.go)
-        for i in range(len(self.epws)):
-            pix_off, word_off, slot = (getattr(self, f"wr{i}_{n}")
-                                       for n in ("pix_off", "word_off", "slot"))
-            wpp, gwords, epw = (getattr(self, f"wr{i}_{n}") for n in ("wpp", "gwords", "epw"))
+        lanes = self.lanes
+        for i, epw_max in enumerate(self.epws):
+            pix_off, word_off, slot, addr = (getattr(self, f"wr{i}_{n}")
+                                             for n in ("pix_off", "word_off", "slot", "addr"))
+            wpp, gwords, epw, base = (getattr(self, f"wr{i}_{n}")
+                                      for n in ("wpp", "gwords", "epw", "base"))
+            # the group step as one addend: gwords, or 1 when the shared word is full (a
+            # "slot + lanes == epw" flag set with the slot), or 0; the layer's flags and
+            # the row address of the group's first pixel are registers
+            nb = (epw_max + 2 * lanes).bit_length()
+            gw_nz = reg(m, gwords != 0, f"wr{i}_gw_nz", 1)
+            wrap0 = reg(m, epw[:nb] == lanes, f"wr{i}_wrap0", 1)
+            full = Signal(name=f"wr{i}_full")  # slot + lanes == epw
+            gaddr = Signal(self.addr_bits, name=f"wr{i}_gaddr")  # base + word_off
+            gstep = Signal(self.addr_bits, name=f"wr{i}_gstep")
+            m.d.comb += gstep.eq(Mux(gw_nz, gwords, full))
             with m.If(self.go):
-                m.d.sync += [pix_off.eq(0), word_off.eq(0), slot.eq(0)]
+                m.d.sync += [pix_off.eq(0), word_off.eq(0), slot.eq(0), full.eq(wrap0),
+                             gaddr.eq(base), addr.eq(base)]
             with m.Elif(self.pop):
-                m.d.sync += pix_off.eq(pix_off + wpp)
+                m.d.sync += [pix_off.eq(pix_off + wpp), addr.eq(addr + wpp)]
                 with m.If(last_pix):
-                    m.d.sync += pix_off.eq(0)
-                    with m.If(gwords != 0):
-                        m.d.sync += word_off.eq(word_off + gwords)
-                    with m.Elif(slot + self.lanes == epw):
-                        m.d.sync += [slot.eq(0), word_off.eq(word_off + 1)]
-                    with m.Else():
-                        m.d.sync += slot.eq(slot + self.lanes)
+                    m.d.sync += [pix_off.eq(0), word_off.eq(word_off + gstep),
+                                 gaddr.eq(gaddr + gstep), addr.eq(gaddr + gstep)]
+                    with m.If(~gw_nz):
+                        with m.If(full):
+                            m.d.sync += [slot.eq(0), full.eq(wrap0)]
+                        with m.Else():
+                            m.d.sync += [slot.eq(slot + lanes),
+                                         full.eq(slot + 2 * lanes == epw[:nb])]
         with m.If(self.go):
             m.d.sync += self.busy.eq(1)
         with m.Elif(self.pop & last_pix & last_og):

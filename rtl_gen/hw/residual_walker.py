@@ -13,12 +13,14 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_ints, wrap_counter
+from rtl_gen.hw.common import WRAP_SETTLE, check_ints, wrap_counter
 
 
 class ResidualWalker(wiring.Component):
     """``go`` restarts the walk; commands out (``cmd_valid``/``cmd_ready``) of ``lanes``
     channels; ``desc_bits``-wide descriptor fields."""
+
+    settle = 1 + WRAP_SETTLE  # cycles the descriptor fields must be stable before ``go``
 
     def __init__(self, lanes: int, dim_bits: int = 12, desc_bits: int = 32) -> None:
         check_ints("ResidualWalker", lanes=(lanes, 1, 1024), dim_bits=(dim_bits, 4, 16),

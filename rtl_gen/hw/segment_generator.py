@@ -112,11 +112,16 @@ class SegmentGenerator(wiring.Component):
         # also sets them from the values it writes), not carry chains on it: "last" gates
         # the queue's read, whose enable reaches the head register and the state
         last, pos_done = Signal(), Signal()
-        # the next values of n / crem / erem on a new position and on the next word
-        n_pos, crem_pos, erem_new = Signal.like(st.n), Signal.like(st.crem), Signal.like(erem)
-        n_word, crem_word = Signal.like(st.n), Signal.like(st.crem)
-        m.d.comb += [n_pos.eq(st.n - st.crem), crem_pos.eq(self.cin), erem_new.eq(self.epw),
-                     n_word.eq(st.n - erem), crem_word.eq(st.crem - erem)]
+        # the state after this segment, worked out from registers only (the branch, a new
+        # position or the next word of the pixel, is the registered ``pos_done``), so the
+        # late handshake (``adv``) only selects it: no carry chain behind the handshake
+        used = Signal.like(st.crem)  # lanes this segment takes
+        nx_n, nx_crem, nx_lane = Signal.like(st.n), Signal.like(st.crem), Signal(lane_t)
+        nx_waddr = Signal(ab)
+        erem_new = Signal.like(erem)
+        m.d.comb += [used.eq(Mux(pos_done, st.crem, erem)), nx_n.eq(st.n - used),
+                     nx_lane.eq(lane + used), erem_new.eq(self.epw),
+                     nx_crem.eq(Mux(pos_done, self.cin, st.crem - erem))]
 
         def compares(n, crem, erem_v, ins_v) -> list:
             return [last.eq((n <= crem) & ((n <= erem_v) | ~ins_v)),
@@ -139,31 +144,30 @@ class SegmentGenerator(wiring.Component):
         def column(last_col) -> list:
             return [wrap.eq(last_col), inc.eq(Mux(last_col, rowstep, self.wpp))]
         step = Signal(ab)
-        m.d.comb += step.eq(st.paddr + inc)
+        m.d.comb += [step.eq(st.paddr + inc), nx_waddr.eq(Mux(pos_done, step, st.waddr + 1))]
+        iny_next, inx_next, nx_ins = Signal(), Signal(), Signal()
+        m.d.comb += [iny_next.eq((st.y >= -1) & (st.y < hm1)),
+                     inx_next.eq((st.x >= -1) & (st.x < wm1)),
+                     nx_ins.eq(Mux(pos_done, Mux(wrap, st.inx_row & iny_next,
+                                                 inx_next & st.iny), ins))]
         with m.If(load):
             m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0),
                          *compares(hd.n, hd.crem, hd.erem, hd.inx & hd.iny),
                          *column(hd.kx == km1)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
-        with m.Elif(adv & pos_done):  # the next window position, channel 0
-            iny_next, inx_next = Signal(), Signal()
-            m.d.comb += [iny_next.eq((st.y >= -1) & (st.y < hm1)),
-                         inx_next.eq((st.x >= -1) & (st.x < wm1))]
-            m.d.sync += [lane.eq(lane + st.crem), st.n.eq(n_pos), st.crem.eq(crem_pos),
-                         st.e.eq(0), erem.eq(erem_new), st.paddr.eq(step), st.waddr.eq(step),
-                         *compares(n_pos, crem_pos, erem_new,
-                                   Mux(wrap, st.inx_row & iny_next, inx_next & st.iny))]
-            with m.If(wrap):
-                m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
-                             st.inx.eq(st.inx_row), st.iny.eq(iny_next), *column(k_one)]
-            with m.Else():
-                m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(inx_next),
-                             *column(st.kx == km2)]
-        with m.Elif(adv):  # the word is used up: the next word of the same pixel
-            m.d.sync += [lane.eq(lane + erem), st.n.eq(n_word), st.crem.eq(crem_word),
-                         st.e.eq(0), erem.eq(erem_new), st.waddr.eq(st.waddr + 1),
-                         *compares(n_word, crem_word, erem_new, ins)]
+        with m.Elif(adv):  # the next word of the pixel, or (pos_done) the next position
+            m.d.sync += [lane.eq(nx_lane), st.n.eq(nx_n), st.crem.eq(nx_crem), st.e.eq(0),
+                         erem.eq(erem_new), st.waddr.eq(nx_waddr),
+                         *compares(nx_n, nx_crem, erem_new, nx_ins)]
+            with m.If(pos_done):  # the next window position, channel 0
+                m.d.sync += st.paddr.eq(step)
+                with m.If(wrap):
+                    m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
+                                 st.inx.eq(st.inx_row), st.iny.eq(iny_next), *column(k_one)]
+                with m.Else():
+                    m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(inx_next),
+                                 *column(st.kx == km2)]
         return m
 
 
