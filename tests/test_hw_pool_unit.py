@@ -63,7 +63,7 @@ def test_pool_unit_rejects_a_bad_width():
         PoolUnit(4, 8, 1)
 
 
-@pytest.mark.parametrize("width", [8, 9, 36])
+@pytest.mark.parametrize("width", [8, 9, 16, 17, 36])
 def test_split_compare_is_signed_greater(width):
     from amaranth.hdl import Module, Signal, signed
     from amaranth.sim import Simulator

@@ -233,8 +233,11 @@ class Engine(wiring.Component):
         shadow_full = loader.shadow_full
         head_first = fetch.out_tag[0]
         new_group = Signal(init=1)  # pix == 0
-        pend_zero = Signal(init=1)  # pend_out == 0
-        credit = Signal()
+        # "a pixel may start here": credit & (~new_group | (pend_out == 0 & shadow_full)),
+        # one register formed for both outcomes of this cycle's start (start_pix selects),
+        # with the loader's shadow_full seen a cycle late (safe: a group's first pixel also
+        # waits for the datapath to drain, pend_out == 0, long after the copy clears it)
+        head_ok = Signal()
         can_pop = Signal()
         # a pixel's last chunk waits until the previous pixel's last chunk is at least
         # dp.groups cycles old: its vector then enters the serial epilogue no sooner (a
@@ -245,8 +248,7 @@ class Engine(wiring.Component):
         # ~cur_v | end_chunk ("the issuer takes a chunk this cycle if one is there"), kept as
         # a register beside cur_v and last_beat: one input of the pop decision, not three
         ending = Signal(init=1)
-        m.d.comb += can_pop.eq(fetch.valid & ending & spaced & (
-            ~head_first | (credit & (~new_group | (pend_zero & shadow_full)))))
+        m.d.comb += can_pop.eq(fetch.valid & ending & spaced & (~head_first | head_ok))
         with m.If(can_pop & fetch.out_tag[1]):
             m.d.sync += [gap.eq(1), gap_full.eq(dp.groups == 1)]
         with m.Elif(~gap_full):
@@ -308,10 +310,12 @@ class Engine(wiring.Component):
         # is formed from registers for both of its values, and start_pix only selects
         pend_less = Signal.like(pend_out)
         m.d.comb += pend_less.eq(pend_out - dp.out_valid)
-        # pend_next == 0 without the adder in line: compares on the register, then the start
-        m.d.sync += [pend_out.eq(Mux(start_pix, pend_less + 1, pend_less)),
-                     pend_zero.eq(~start_pix & (((pend_out == 0) & ~dp.out_valid)
-                                                | ((pend_out == 1) & dp.out_valid)))]
+        # pend_next == 0 without the adder in line: compares on the register (a start makes
+        # it nonzero)
+        pend_zero_idle = Signal()
+        m.d.comb += pend_zero_idle.eq(((pend_out == 0) & ~dp.out_valid)
+                                      | ((pend_out == 1) & dp.out_valid))
+        m.d.sync += pend_out.eq(Mux(start_pix, pend_less + 1, pend_less))
         res_less = Signal.like(pend_res)
         m.d.comb += res_less.eq(pend_res - res_pop)
         with m.If(start_pix & d.res_en):
@@ -325,8 +329,13 @@ class Engine(wiring.Component):
             res_ok = [~d.res_en | (rfetch.level > pend_res + k) for k in (0, 1)]
         held = Signal(range(2 * OUT_DEPTH + 2))
         m.d.comb += held.eq(pend_out + outq.level)
-        m.d.sync += credit.eq(Mux(start_pix, (held + 1 < OUT_DEPTH) & res_ok[1],
-                                  (held < OUT_DEPTH) & res_ok[0]))
+        credit_start, credit_idle = Signal(), Signal()  # the output-queue/residual credit
+        m.d.comb += [credit_start.eq((held + 1 < OUT_DEPTH) & res_ok[1]),
+                     credit_idle.eq((held < OUT_DEPTH) & res_ok[0])]
+        # new_group's next value is go | (start ? pix_last : new_group)
+        m.d.sync += head_ok.eq(Mux(
+            start_pix, credit_start & ~(go | pix_last),
+            credit_idle & (~(go | new_group) | (pend_zero_idle & shadow_full))))
         # pad values: lane j's channel's (rtl_gen/compile/descriptor.py); lanes beyond the
         # chunk are idle: xu = 0 (they must not count in xsum)
         for j in range(simd):

@@ -95,9 +95,9 @@ class PoolUnit(wiring.Component):
 def _greater(a: Value, b: Value) -> Value:
     """Signed ``a > b`` from three carry chains of half the width side by side (the upper
     halves' ``>`` and ``>=``, the lower halves' unsigned ``>``) and one gate, instead of one
-    chain of the whole accumulator width in the pool's loop."""
+    chain of the whole width in the pool's loop; below 16 bits one chain is as short."""
     n = len(a)
-    if n < 8:
+    if n < 16:
         return a > b
     h = n // 2
     a_hi, b_hi = a[h:].as_signed(), b[h:].as_signed()
