@@ -262,7 +262,11 @@ class Engine(wiring.Component):
         # copy enable comes from a register
         copy = Signal()
         m.d.sync += copy.eq(start_pix & new_group)
-        m.d.comb += [fetch.ready.eq(can_pop), pb.copy.eq(copy), loader.copied.eq(copy)]
+        # the pop reaches the fetch unit from a register (FetchUnit: its outputs already
+        # show the next chunk), so the decision's loads are the issuer's own registers
+        popped = Signal()
+        m.d.sync += popped.eq(can_pop)
+        m.d.comb += [fetch.popped.eq(popped), pb.copy.eq(copy), loader.copied.eq(copy)]
         # the wide per-chunk registers load whenever the current chunk ends (unused unless
         # the head is popped), so the pop decision does not drive their enables
         pads = [d.pad0, d.pad1, d.pad2, d.pad3]
@@ -326,7 +330,9 @@ class Engine(wiring.Component):
         # residual row for the next pixel (every start claims one; arrivals show next cycle)
         res_ok = [Const(1), Const(1)]  # without, with this cycle's start
         if rfetch is not None:
-            res_ok = [~d.res_en | (rfetch.level > pend_res + k) for k in (0, 1)]
+            # rfetch.level counts its rows as of its registered pop: less that pending pop
+            res_ok = [~d.res_en | (rfetch.level > pend_res + (k + rfetch.popped))
+                      for k in (0, 1)]
         held = Signal(range(2 * OUT_DEPTH + 2))
         m.d.comb += held.eq(pend_out + outq.level)
         credit_start, credit_idle = Signal(), Signal()  # the output-queue/residual credit
@@ -415,7 +421,7 @@ class Engine(wiring.Component):
         for lane in range(pe):
             v = rfetch.out_lanes[lane]
             m.d.comb += dp.residual[lane].eq((v ^ rmask) - rmask)
-        m.d.comb += rfetch.ready.eq(dp.epi_valid & (d.res_en))
+        m.d.sync += rfetch.popped.eq(dp.epi_valid & d.res_en & rfetch.valid)
 
     def _row_writers(self, m: Module, loader: Loader, writers: list[RowWriter],
                      outq: fifo.SyncFIFO) -> None:

@@ -6,9 +6,18 @@ The whole fetch contract (rtl_gen/compile/fetch.py) in one component: a
 :class:`LaneAssembler` per input element width places the elements; the chunk leaves
 through a small queue (one LUT RAM slice per lane) with the command's ``tag``. A command
 is taken only while fewer than ``depth`` chunks are in flight or queued, so nothing
-downstream ever overflows. Its ``bus`` goes to the memory port or to the on-chip activation
-buffer. Layer constants (``sel`` and the segment generator's) are held by the caller from at
-least one cycle before the first command.
+downstream ever overflows.
+
+The consumer's pop reaches the unit a cycle late, from its own register (``popped``: "the
+chunk shown last cycle was taken"), so its decision never drives this unit's pointers and
+flags across the device; the outputs already show the chunk after a ``popped`` one. For
+that the queue is two interleaved halves (chunk ``k`` in half ``k mod 2``): the shown
+chunk is the head of half ``rt ^ popped`` (``rt``: the half of the oldest chunk not yet
+``popped``), a select between two registered heads. ``level`` counts the chunks queued at
+the output as of ``popped``: a consumer subtracts its own pending pop. Its ``bus`` goes to
+the memory port or to the on-chip activation buffer. Layer constants (``sel`` and the
+segment generator's) are held by the caller from at least one cycle before the first
+command.
 """
 
 from __future__ import annotations
@@ -53,8 +62,8 @@ class FetchUnit(wiring.Component):
             # chunk command
             "cmd_valid": In(1), "cmd_ready": Out(1), "iy0": In(sdim), "ix0": In(sdim),
             "ky0": In(dim), "kx0": In(dim), "c0": In(dim), "n": In(lane), "tag": In(tag_bits),
-            # chunk out
-            "valid": Out(1), "ready": In(1),
+            # chunk out ("popped": the chunk shown in the previous cycle was taken)
+            "valid": Out(1), "popped": In(1),
             "out_lanes": Out(data.ArrayLayout(unsigned(self.bits), lanes)),
             "out_pad": Out(lanes), "out_tag": Out(tag_bits),
             "bus": Out(MemPortSignature(addr_bits, mem_bits)),
@@ -94,28 +103,48 @@ class FetchUnit(wiring.Component):
             m.d.comb += [la.valid.eq(rd.valid), la.last.eq(last), la.is_pad.eq(rd.skip),
                          la.word.eq(rd.data), la.lane0.eq(lane0), la.count.eq(count),
                          la.e0.eq(e0)]
-        # assembled chunk -> output queues: the tag in a buffered FIFO (its flags are the
-        # count), so the consumer's handshake reads registers (``valid``, ``out_tag``,
-        # ``level``), not a RAM; each lane's element and pad flag in its own LUT RAM slice,
-        # written and read with it (nothing overflows: the credits above)
-        m.submodules.qt = qt = fifo.SyncFIFOBuffered(width=self.tag_bits, depth=self.depth)
-        m.d.comb += [qt.w_en.eq(self.las[0].out_valid), qt.w_data.eq(tags.r_data),
-                     tags.r_en.eq(self.las[0].out_valid)]
+        # assembled chunk -> output queues, two interleaved halves: the tags in buffered
+        # FIFOs (their flags are the counts), so the consumer's handshake reads registers
+        # (``valid``, ``out_tag``), not a RAM; each lane's element and pad flag in its own
+        # LUT RAM slices, written and read with the tags (nothing overflows: the credits)
+        half = max(2, -(-self.depth // 2))
+        wr = self.las[0].out_valid
+        wt, rt = Signal(name="wt"), Signal(name="rt")  # the half written / read next
+        shown = Signal(name="shown")  # the half whose head the consumer sees
+        m.d.comb += [shown.eq(rt ^ self.popped), pop.eq(self.popped),
+                     tags.r_en.eq(wr)]
+        with m.If(wr):
+            m.d.sync += wt.eq(~wt)
+        with m.If(pop):
+            m.d.sync += rt.eq(~rt)
+        qts = []
+        for h in range(2):
+            qt = fifo.SyncFIFOBuffered(width=self.tag_bits, depth=half)
+            m.submodules[f"qt{h}"] = qt
+            m.d.comb += [qt.w_en.eq(wr & (wt == h)), qt.w_data.eq(tags.r_data),
+                         qt.r_en.eq(pop & (rt == h))]
+            qts.append(qt)
+        level = Signal.like(self.level)
+        m.d.sync += level.eq(level + wr - pop)
         # the element width in use, a layer constant: registered here, one-hot, so the
         # lanes' selects fan out from a register beside them, not from the descriptor
         sel = Signal(len(self.las))
         m.d.sync += sel.eq(1 << self.sel)
         for j in range(self.lanes):
-            q = fifo.Storage(width=self.bits + 1, depth=self.depth)
-            m.submodules[f"q{j}"] = q
             lane = Signal(self.bits, name=f"lane{j}")
             picked = [Mux(sel[i], la.lanes[j], 0) for i, la in enumerate(self.las)]
             m.d.comb += lane.eq(functools.reduce(operator.or_, picked))
-            m.d.comb += [q.w_data.eq(Cat(lane, self.las[0].pad[j])),
-                         q.w_en.eq(self.las[0].out_valid), q.r_en.eq(pop),
-                         self.out_lanes[j].eq(q.r_data[:self.bits]),
-                         self.out_pad[j].eq(q.r_data[self.bits])]
-        m.d.comb += [self.valid.eq(qt.r_rdy), qt.r_en.eq(self.ready),
-                     pop.eq(qt.r_rdy & self.ready),
-                     self.out_tag.eq(qt.r_data), self.level.eq(qt.r_level)]
+            heads = []
+            for h in range(2):
+                q = fifo.Storage(width=self.bits + 1, depth=half)
+                m.submodules[f"q{j}_{h}"] = q
+                m.d.comb += [q.w_data.eq(Cat(lane, self.las[0].pad[j])),
+                             q.w_en.eq(wr & (wt == h)), q.r_en.eq(pop & (rt == h))]
+                heads.append(q.r_data)
+            head = Mux(shown, heads[1], heads[0])
+            m.d.comb += [self.out_lanes[j].eq(head[:self.bits]),
+                         self.out_pad[j].eq(head[self.bits])]
+        m.d.comb += [self.valid.eq(Mux(shown, qts[1].r_rdy, qts[0].r_rdy)),
+                     self.out_tag.eq(Mux(shown, qts[1].r_data, qts[0].r_data)),
+                     self.level.eq(level)]
         return m
