@@ -1,6 +1,6 @@
 """ParamBank: writes reach the shadow registers (each field kept to its signed width), the
-active registers change only on ``copy``, and a write offered on one cycle is in place for a
-copy two cycles later."""
+active registers change only on ``copy`` (``copy_latency`` cycles later), and a write
+offered on one cycle is in place for a copy two cycles later."""
 
 import numpy as np
 import pytest
@@ -45,6 +45,7 @@ def test_writes_then_copy():
             ctx.set(dut.copy, 1)
             await ctx.tick()
             ctx.set(dut.copy, 0)
+            await ctx.tick().repeat(dut.copy_latency - 1)
             active = [row[:] for row in shadow]
             for c in range(lanes):
                 for f, (name, _) in enumerate(FIELDS):

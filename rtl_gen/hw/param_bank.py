@@ -2,14 +2,17 @@
 
 The loader writes 64-bit slots into the *shadow* registers (channel ``w_chan``, field
 ``w_field``, each kept to its own width); ``copy`` moves the whole shadow into the *active*
-registers in one cycle, which the datapath reads for the whole group. Copying instead of
+registers in one cycle (``copy_latency`` cycles after it is offered), which the datapath
+reads for the whole group. Copying instead of
 muxing two banks costs only flip-flops: the controller copies between groups, when the
 epilogue has drained, while the loader fills the shadow for the next group.
 
-The write port is registered once per channel (data, enable, field): the loader's slot
-register otherwise drives every shadow register of the bank, a net across the device (12.7
-ns on a routed 4 x 8 engine). A write lands one cycle after it is offered; the loader
-reports the shadow full several cycles after its last write.
+Each channel is a module of its own (:class:`ParamChannel`) that registers the write port
+(data, enable, field) and the copy strobe: the loader's slot register otherwise drives
+every shadow register of the bank, a net across the device (12.7 ns on a routed 4 x 8
+engine), and the copy strobe every active register (one 14.7 ns net). A write lands one
+cycle after it is offered; the loader reports the shadow full several cycles after its
+last write.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from rtl_gen.hw.common import check_int
 
 class ParamBank(wiring.Component):
     """``lanes`` channels x ``fields`` (name, signed width) parameters."""
+
+    copy_latency = 2  # cycles from ``copy`` to the active registers' new values
 
     def __init__(self, lanes: int, fields: list[tuple[str, int]]) -> None:
         check_int("ParamBank", "lanes", lanes, 1, 1024)
@@ -39,25 +44,48 @@ class ParamBank(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        wide = max(bits for _, bits in self.fields)
-        ports = []
-        for c in range(self.lanes):  # the registered write port, one copy per channel
-            en, field = Signal(name=f"wen_{c}"), Signal.like(self.w_field, name=f"wfield_{c}")
-            wd = Signal(wide, name=f"wdata_{c}", reset_less=True)
-            m.d.sync += [en.eq(self.w_en & (self.w_chan == c)), field.eq(self.w_field),
-                         wd.eq(self.w_data[:wide])]
-            ports.append((en, field, wd))
+        for c in range(self.lanes):
+            ch = ParamChannel(c, self.lanes, self.fields)
+            m.submodules[f"ch{c}"] = ch
+            m.d.comb += [ch.w_en.eq(self.w_en), ch.w_chan.eq(self.w_chan),
+                         ch.w_field.eq(self.w_field), ch.w_data.eq(self.w_data[:ch.wide]),
+                         ch.copy.eq(self.copy)]
+            for name, _ in self.fields:
+                m.d.comb += getattr(self, name)[c].eq(getattr(ch, name))
+        return m
+
+
+class ParamChannel(wiring.Component):
+    """Channel ``chan`` of a :class:`ParamBank`: its write port (enable, field, data) and
+    its copy strobe registered inside this module, so they are the channel's own flip-flops
+    (Yosys merges identical registers within a module, not across modules) and each drives
+    one channel's registers, beside them."""
+
+    def __init__(self, chan: int, lanes: int, fields: list[tuple[str, int]]) -> None:
+        check_int("ParamChannel", "chan", chan, 0, lanes - 1)
+        self.chan, self.fields = chan, list(fields)
+        self.wide = max(bits for _, bits in fields)
+        sig = {"w_en": In(1), "w_chan": In(range(lanes)), "w_field": In(range(len(fields))),
+               "w_data": In(self.wide), "copy": In(1)}
+        for name, bits in fields:
+            sig[name] = Out(signed(bits))
+        super().__init__(sig)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        en, field = Signal(name="wen"), Signal.like(self.w_field, name="wfield")
+        wd = Signal(self.wide, name="wdata", reset_less=True)
+        copy = Signal(name="copy_r")
+        m.d.sync += [en.eq(self.w_en & (self.w_chan == self.chan)), field.eq(self.w_field),
+                     wd.eq(self.w_data), copy.eq(self.copy)]
         for f, (name, bits) in enumerate(self.fields):
-            out = getattr(self, name)
-            for c in range(self.lanes):
-                # data only (written before it is read), so no reset: the engine's reset
-                # then reaches far fewer flip-flops (docs/ARCHITECTURE.md "Timing")
-                sh = Signal(signed(bits), name=f"sh_{name}_{c}", reset_less=True)
-                act = Signal(signed(bits), name=f"act_{name}_{c}", reset_less=True)
-                en, field, wd = ports[c]
-                with m.If(en & (field == f)):
-                    m.d.sync += sh.eq(wd[:bits])
-                with m.If(self.copy):
-                    m.d.sync += act.eq(sh)
-                m.d.comb += out[c].eq(act)
+            # data only (written before it is read), so no reset: the engine's reset then
+            # reaches far fewer flip-flops (docs/ARCHITECTURE.md "Timing")
+            sh = Signal(signed(bits), name=f"sh_{name}", reset_less=True)
+            act = Signal(signed(bits), name=f"act_{name}", reset_less=True)
+            with m.If(en & (field == f)):
+                m.d.sync += sh.eq(wd[:bits])
+            with m.If(copy):
+                m.d.sync += act.eq(sh)
+            m.d.comb += getattr(self, name).eq(act)
         return m
