@@ -147,8 +147,11 @@ class Engine(wiring.Component):
         descriptor's ``abuf`` says the loader put it on chip; else ``fetch`` reads memory
         through ``fetch_port``. Also holds ``fetch``'s layer constants."""
         sp, d = self.spec, loader.desc
+        # the descriptor's flag registered here, beside the bus select it drives (it crossed
+        # the device from the loader into the fetch unit's bus handshake); it settles long
+        # before go, and the loader changes it only between layers, with the fetch idle
         use_abuf = Signal()
-        m.d.comb += use_abuf.eq(d.abuf)
+        m.d.sync += use_abuf.eq(d.abuf)
         fb = fetch.bus
         if sp.abuf_words:
             abuf = memory.Memory(shape=sp.mem_bits, depth=sp.abuf_words, init=[])
