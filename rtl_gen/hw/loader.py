@@ -38,7 +38,7 @@ def desc_shape(name: str, spec: EngineSpec):
 class Loader(wiring.Component):
     """Sequences every read of the engine's program; see the module docstring."""
 
-    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE, CHUNK_GO,
+    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE2, CHUNK_GO,
     # CHUNK, ABUF_GO, LAYER_GO: one or more each): what the walkers may take to settle
     settle = 5
 
@@ -107,14 +107,10 @@ class Loader(wiring.Component):
         with m.If(self.copied):
             m.d.sync += shadow_full.eq(0)
         n_desc = len(sp.desc_fields)
-        # descriptor slot i goes to field i: a one-hot select shifted per slot (zero outside
-        # the descriptor burst), so each field's enable is one gate
-        dsel = Signal(n_desc)
-        with m.If(slot_ok):
-            m.d.sync += dsel.eq(dsel << 1)
-            for i, f in enumerate(sp.desc_fields):
-                with m.If(dsel[i]):
-                    m.d.sync += getattr(d, f).eq(slot)
+        # the descriptor's registers in a module of their own, which registers the slot
+        # again (the slot register also feeds the chunk table and every parameter channel)
+        m.submodules.desc = dregs = DescriptorRegs(d, sp.desc_fields)
+        m.d.comb += [dregs.slot.eq(slot), dregs.slot_ok.eq(slot_ok)]
         group_slots = sp.pe * self.n_fields * wps
 
         # bursts start from registers, a cycle after the state that asks for them: the
@@ -133,8 +129,8 @@ class Loader(wiring.Component):
 
         # the layer's burst lengths (less one, "is one") and weight run, registered from the
         # descriptor, which holds through the layer: no multiply, subtraction or wide compare
-        # in front of a state's choice (SETTLE gives the chunk run's a cycle after DESC; the
-        # others are read later).
+        # in front of a state's choice (SETTLE2 gives the chunk run's a cycle after the last
+        # field lands; the others are read later).
         def held(v, name: str, shape=1) -> Signal:
             return pl.reg(m, v, name, shape)
 
@@ -195,11 +191,12 @@ class Loader(wiring.Component):
                 m.next = "DESC_GO"
             with m.State("DESC_GO"):
                 go(desc_addr, n_desc * wps, "DESC", n_desc - 1, int(n_desc == 1))
-                with m.If(rd.idle):
-                    m.d.sync += dsel.eq(1)
+                m.d.comb += dregs.start.eq(rd.idle)
             with m.State("DESC"):
                 receive(slot_ok, "SETTLE")
-            with m.State("SETTLE"):  # the chunk run's registers take the new descriptor
+            with m.State("SETTLE"):  # the last field lands (DescriptorRegs' own register)
+                m.next = "SETTLE2"
+            with m.State("SETTLE2"):  # the chunk run's registers take the new descriptor
                 m.next = "CHUNK_GO"
             with m.State("CHUNK_GO"):
                 go(d.chunk_base, chunk_words, "CHUNK", chunks_m1, chunks_1)
@@ -257,6 +254,35 @@ class Loader(wiring.Component):
         from rtl_gen.compile.image import row_words
 
         return row_words(self.spec.pe * self.spec.simd, self.spec.w_bits, self.spec.mem_bits)
+
+
+class DescriptorRegs(wiring.Component):
+    """The descriptor's field registers (``desc``, loaded before each layer reads them, so
+    without reset): slot ``i`` of the burst after ``start`` goes to field ``i`` by a one-hot
+    select shifted per slot. The slot and its strobe are registered here first: a module of
+    its own keeps that register apart from the loader's (Yosys merges equal registers within
+    a module), so the loader's slot register does not fan out to every field."""
+
+    def __init__(self, desc: SimpleNamespace, fields: list[str]) -> None:
+        if not fields:
+            raise ValueError("DescriptorRegs needs at least one field")
+        self.desc, self.fields = desc, list(fields)
+        super().__init__({"slot": In(64), "slot_ok": In(1), "start": In(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        slot = Signal(64, reset_less=True)
+        ok = Signal()
+        dsel = Signal(len(self.fields))
+        m.d.sync += [slot.eq(self.slot), ok.eq(self.slot_ok)]
+        with m.If(self.start):
+            m.d.sync += dsel.eq(1)
+        with m.Elif(ok):
+            m.d.sync += dsel.eq(dsel << 1)
+            for i, f in enumerate(self.fields):
+                with m.If(dsel[i]):
+                    m.d.sync += getattr(self.desc, f).eq(slot)
+        return m
 
 
 def WeightBufferShape(spec: EngineSpec) -> int:
