@@ -52,6 +52,13 @@ def round_shift(v: Value, s: Value) -> Value:
     return (v + half.as_signed()) >> s
 
 
+def below_two(v: Value) -> Value:
+    """``v < 2`` for an unsigned ``v`` as the borrow of ``v - 2``: one carry chain, where
+    a compare with a constant maps to a tree of LUTs (the down counters' "next is the
+    last" flags)."""
+    return (v - 2)[-1]
+
+
 WRAP_SETTLE = 1  # cycles wrap_counter adds to the settling of its bound (a registered compare)
 
 
@@ -70,5 +77,5 @@ def wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value, restart: Val
     with m.If(restart | (step & at_end)):
         m.d.sync += [cnt.eq(0), rem.eq(bound), at_end.eq(b_zero)]
     with m.Elif(step):
-        m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq((rem - 2)[-1])]
+        m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq(below_two(rem))]
     return at_end

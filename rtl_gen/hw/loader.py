@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen.compile.descriptor import EngineSpec, slot_words
 from rtl_gen.hw import pipelined as pl
+from rtl_gen.hw.common import below_two
 from rtl_gen.hw.mem_port import BurstReader, MemPortSignature
 
 FLAGS = {"abuf", "res_en", "en_requant", "en_add", "en_rprelu"}
@@ -174,9 +175,7 @@ class Loader(wiring.Component):
             if en is not None:
                 m.d.comb += en.eq(strobe)
             with m.If(strobe):
-                # left < 2 as the borrow of a subtraction: one carry chain, no wide compare
-                m.d.sync += [idx.eq(idx + 1), left.eq(left - 1),
-                             at_last.eq((left.as_signed() - 2)[-1])]
+                m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), at_last.eq(below_two(left))]
                 with m.If(at_last):
                     to(nxt)
 

@@ -27,7 +27,8 @@ from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, reg
 
 class OutputWalker(wiring.Component):
     """``go`` restarts, ``pop`` advances one pixel; per tensor ``i`` (``epws[i]`` elements per
-    word) the row's ``wr<i>_pix_off``, ``wr<i>_word_off`` and ``wr<i>_slot``."""
+    word) the row's ``wr<i>_pix_off``, ``wr<i>_word_off``, ``wr<i>_slot`` and absolute
+    ``wr<i>_addr`` (from the tensor's ``wr<i>_base``)."""
 
     settle = BOUND_LATENCY + WRAP_SETTLE  # cycles the descriptor fields must be stable before ``go``
 
