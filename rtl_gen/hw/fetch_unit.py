@@ -64,6 +64,9 @@ class FetchUnit(wiring.Component):
             "ky0": In(dim), "kx0": In(dim), "c0": In(dim), "n": In(lane), "tag": In(tag_bits),
             # chunk out ("popped": the chunk shown in the previous cycle was taken)
             "valid": Out(1), "popped": In(1),
+            # the same, unselected: each half's head (valid, tag) and ``rt``, all registers,
+            # so a consumer can form ``valid``/``out_tag`` beside its own ``popped``
+            "rt": Out(1), "head_valid": Out(2), "head_tag": Out(data.ArrayLayout(tag_bits, 2)),
             "out_lanes": Out(data.ArrayLayout(unsigned(self.bits), lanes)),
             "out_pad": Out(lanes), "out_tag": Out(tag_bits),
             "bus": Out(MemPortSignature(addr_bits, mem_bits)),
@@ -144,6 +147,8 @@ class FetchUnit(wiring.Component):
             head = Mux(shown, heads[1], heads[0])
             m.d.comb += [self.out_lanes[j].eq(head[:self.bits]),
                          self.out_pad[j].eq(head[self.bits])]
+        m.d.comb += [self.rt.eq(rt), self.head_valid.eq(Cat(qts[0].r_rdy, qts[1].r_rdy)),
+                     self.head_tag[0].eq(qts[0].r_data), self.head_tag[1].eq(qts[1].r_data)]
         m.d.comb += [self.valid.eq(Mux(shown, qts[1].r_rdy, qts[0].r_rdy)),
                      self.out_tag.eq(Mux(shown, qts[1].r_data, qts[0].r_data)),
                      self.level.eq(level)]

@@ -116,7 +116,8 @@ class Loader(wiring.Component):
 
         # bursts start from registers, a cycle after the state that asks for them: the
         # choice of base and count (by state) stays inside the loader, and the states that
-        # follow a request only wait for its items, never for the reader's idle
+        # follow a request only wait for its items, never for the reader's idle (a _GO
+        # state loads base and count on every cycle: the reader's idle gates only the start)
         rd_start, rd_base, rd_count = Signal(), Signal.like(rd.base), Signal.like(rd.count)
         m.d.comb += [rd.start.eq(rd_start), rd.base.eq(rd_base), rd.count.eq(rd_count)]
         m.d.sync += rd_start.eq(0)
@@ -154,9 +155,10 @@ class Loader(wiring.Component):
             ``items_m1`` + 1 of them, ``items_1``: just one) in state ``nxt``. The item
             counter loads on every cycle of the waiting state (it is unused there), so the
             reader's ``idle`` does not select its input."""
-            m.d.sync += [idx.eq(0), left.eq(items_m1), at_last.eq(items_1)]
+            m.d.sync += [idx.eq(0), left.eq(items_m1), at_last.eq(items_1),
+                         rd_base.eq(base), rd_count.eq(count)]
             with m.If(rd.idle):
-                m.d.sync += burst(base, count)
+                m.d.sync += rd_start.eq(1)
                 m.next = nxt
 
         # layer_go is a flip-flop, high for the cycle in LAYER_GO: set by the transitions
@@ -271,10 +273,12 @@ class DescriptorRegs(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         slot = Signal(64, reset_less=True)
-        ok = Signal()
+        ok, start = Signal(), Signal()
         dsel = Signal(len(self.fields))
-        m.d.sync += [slot.eq(self.slot), ok.eq(self.slot_ok)]
-        with m.If(self.start):
+        # start registered too (it is decoded from the loader's state): the burst's first
+        # slot comes at least two cycles after it, and one cycle after that from ``slot``
+        m.d.sync += [slot.eq(self.slot), ok.eq(self.slot_ok), start.eq(self.start)]
+        with m.If(start):
             m.d.sync += dsel.eq(1)
         with m.Elif(ok):
             m.d.sync += dsel.eq(dsel << 1)
