@@ -234,7 +234,14 @@ class Engine(wiring.Component):
                      one_beat.eq((d.x_digits == 1) & (d.w_digits == 1))]
         m.d.comb += end_chunk.eq(cur_v & last_beat)
         shadow_full = loader.shadow_full
-        head_first = fetch.out_tag[0]
+        # the fetch unit's head as it shows it (FetchUnit: the half ``rt ^ popped``), selected
+        # here beside ``popped`` from the unit's registers: one net between the two, not a
+        # round trip (popped -> the unit's select -> back)
+        popped = Signal()
+        shown = fetch.rt ^ popped
+        f_valid = Mux(shown, fetch.head_valid[1], fetch.head_valid[0])
+        f_tag = Mux(shown, fetch.head_tag[1], fetch.head_tag[0])
+        head_first = f_tag[0]
         new_group = Signal(init=1)  # pix == 0
         # "a pixel may start here": credit & (~new_group | (pend_out == 0 & shadow_full)),
         # one register formed for both outcomes of this cycle's start (start_pix selects),
@@ -247,12 +254,12 @@ class Engine(wiring.Component):
         # chunk's beats issue on consecutive cycles, so pops and last beats are equally spaced)
         gap = Signal(range(dp.groups + 1), init=dp.groups)
         gap_full = Signal(init=1)  # gap == dp.groups, registered with it
-        spaced = ~fetch.out_tag[1] | gap_full
+        spaced = ~f_tag[1] | gap_full
         # ~cur_v | end_chunk ("the issuer takes a chunk this cycle if one is there"), kept as
         # a register beside cur_v and last_beat: one input of the pop decision, not three
         ending = Signal(init=1)
-        m.d.comb += can_pop.eq(fetch.valid & ending & spaced & (~head_first | head_ok))
-        with m.If(can_pop & fetch.out_tag[1]):
+        m.d.comb += can_pop.eq(f_valid & ending & spaced & (~head_first | head_ok))
+        with m.If(can_pop & f_tag[1]):
             m.d.sync += [gap.eq(1), gap_full.eq(dp.groups == 1)]
         with m.Elif(~gap_full):
             m.d.sync += [gap.eq(gap + 1), gap_full.eq(gap == dp.groups - 1)]
@@ -267,7 +274,6 @@ class Engine(wiring.Component):
         m.d.sync += copy.eq(start_pix & new_group)
         # the pop reaches the fetch unit from a register (FetchUnit: its outputs already
         # show the next chunk), so the decision's loads are the issuer's own registers
-        popped = Signal()
         m.d.sync += popped.eq(can_pop)
         m.d.comb += [fetch.popped.eq(popped), pb.copy.eq(copy), loader.copied.eq(copy)]
         # the wide per-chunk registers load whenever the current chunk ends (unused unless
@@ -288,8 +294,8 @@ class Engine(wiring.Component):
                                 m.d.sync += cur_pch[j].eq((ph + j) % (c + 1))
                 m.d.sync += cur_idle[j].eq(fetch.out_tag[4:] <= j)
         with m.If(can_pop):
-            m.d.sync += [cur_v.eq(1), cur_first.eq(fetch.out_tag[0]),
-                         cur_last.eq(fetch.out_tag[1]), dg.eq(0), eg.eq(0),
+            m.d.sync += [cur_v.eq(1), cur_first.eq(f_tag[0]),
+                         cur_last.eq(f_tag[1]), dg.eq(0), eg.eq(0),
                          last_beat.eq(one_beat), ending.eq(one_beat)]
             with m.If(head_first):
                 m.d.sync += blk.eq(0)
