@@ -10,7 +10,7 @@ from amaranth.back import rtlil
 from hw_sim import run_sim, run_with_memory
 
 from rtl_gen.compile.image import pack, per_word, row_words
-from rtl_gen.hw.row_writer import MAX_OUTSTANDING, RowWriter
+from rtl_gen.hw.row_writer import CAPACITY, MAX_OUTSTANDING, RowWriter
 
 BASE = 7  # word address of the tensor
 
@@ -81,9 +81,20 @@ def test_row_writer_places_rows_like_pack(lanes, bits, mem_bits):
             want[a] = want[a] & ~bm | int.from_bytes(packed[off: off + wb], "little") & bm
     latency, stall_p, valid_p = 1 + rng.randrange(4), rng.choice([0.0, 0.2, 0.5]), 0.7
 
+    held = [0, 0]  # rows accepted less ``took`` pulses seen; rows taken
+
     async def bench(ctx):
+        def count_took():
+            # the engine's credit: fewer than CAPACITY rows held by this count -> ready
+            if ctx.get(dut.took):
+                held[0] -= 1
+                held[1] += 1
+            assert 0 <= held[0] <= CAPACITY
+            assert held[0] == CAPACITY or ctx.get(dut.ready)
+
         for addr, slot0, words, row, _sel in jobs:
             while True:
+                count_took()
                 v = int(rng.random() < valid_p)
                 ctx.set(dut.valid, v)
                 ctx.set(dut.addr, addr)
@@ -92,13 +103,18 @@ def test_row_writer_places_rows_like_pack(lanes, bits, mem_bits):
                 for j, x in enumerate(row if v else [rng.randint(lo, -lo - 1)] * lanes):
                     ctx.set(dut.row[j], x)  # junk while not valid: the row is registered
                 done = v and ctx.get(dut.ready)
+                held[0] += bool(done)
                 await ctx.tick()
                 if done:
                     break
         ctx.set(dut.valid, 0)
         for j in range(lanes):
             ctx.set(dut.row[j], rng.randint(lo, -lo - 1))
-        await ctx.tick().until(dut.idle)
+        while not ctx.get(dut.idle):
+            count_took()
+            await ctx.tick()
+        count_took()
+        assert held == [0, len(jobs)]
         assert not ctx.get(dut.bus.cyc)
 
     _sim(dut, mem, bench, latency=latency, stall_p=stall_p, seed=lanes + bits)

@@ -44,7 +44,7 @@ from rtl_gen.hw.param_bank import ParamBank
 from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, delay
 from rtl_gen.hw.pool_unit import PoolUnit
 from rtl_gen.hw.residual_walker import ResidualWalker
-from rtl_gen.hw.row_writer import RowWriter
+from rtl_gen.hw.row_writer import CAPACITY, RowWriter
 from rtl_gen.hw.weight_buffer import WeightBuffer
 
 # pixels in flight from the issuer to the writers: covers the datapath's latency when a
@@ -449,10 +449,22 @@ class Engine(wiring.Component):
         ow = OutputWalker(pe, [wr.epw for wr in writers], sp.addr_bits, DIM, len(d.oh))
         m.submodules.output_walker = ow
         wr_en = [getattr(d, f"wr{i}_en") for i in range(len(writers))]
-        all_ready = Signal()
-        m.d.comb += all_ready.eq(Cat(*[wr.ready | ~en for wr, en in zip(writers, wr_en,
-                                                                          strict=True)]).all())
+        # rows go out by credit, not by the writers' ready: each writer's rows held in its
+        # input slice are counted here (its registered ``took`` a cycle late, so the count
+        # is never low), and "every enabled writer has room" is a register formed for both
+        # outcomes of this cycle's pop: the pop reads two registers, the writers' flags
+        # across the device reach only that register
+        all_ready = Signal(init=1)
         pop_out = Signal()
+        held_rows = [Signal(range(CAPACITY + 1), name=f"wr{i}_held")
+                     for i in range(len(writers))]
+        room_pop, room_idle = [], []
+        for wr, en, n in zip(writers, wr_en, held_rows, strict=True):
+            m.d.sync += n.eq(n + (pop_out & en) - wr.took)
+            # room after this cycle: n - took (+ 1 if this pop sends it a row) < CAPACITY
+            room_pop.append(~en | (n - wr.took < CAPACITY - 1))
+            room_idle.append(~en | (n - wr.took < CAPACITY))
+        m.d.sync += all_ready.eq(Mux(pop_out, Cat(*room_pop).all(), Cat(*room_idle).all()))
         m.d.comb += [pop_out.eq(outq.r_rdy & all_ready), outq.r_en.eq(pop_out),
                      ow.go.eq(go), ow.pop.eq(pop_out), ow.oh.eq(d.oh), ow.ow.eq(d.ow),
                      ow.groups.eq(d.groups)]

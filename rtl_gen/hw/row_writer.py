@@ -11,7 +11,9 @@ addresses from ``addr``, never waiting for acks) while the other bank takes the 
 rows stream at one word per cycle; the bus's ``stall`` moves only the banks' pointers and
 counters, never a wide register's enable. Rows enter through a :class:`SkidBuffer`, so
 ``ready`` is a register and the bus's ``stall`` does not reach the row's producer in the
-same cycle. ``words`` clips a tensor's last group (0: accept, write
+same cycle; ``took`` (a register: a row left that buffer last cycle) lets a producer
+count the rows it holds instead of reading ``ready`` (at most ``CAPACITY`` rows are in the
+buffer; the engine sends by that credit). ``words`` clips a tensor's last group (0: accept, write
 nothing; values above ``W`` count as ``W``). Lanes beyond the channel count that fall in a
 written word are written as given (zero for an image equal to ``pack``).
 """
@@ -29,6 +31,7 @@ from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.skid_buffer import SkidBuffer
 
 MAX_OUTSTANDING = 255  # unacknowledged writes; issue pauses at this many
+CAPACITY = 2  # rows the input register slice holds: ``ready`` is high below this many
 
 
 class RowWriter(wiring.Component):
@@ -52,7 +55,7 @@ class RowWriter(wiring.Component):
         self.epw, self.whole = epw, whole
         self.row_words = lanes // epw if whole else 1
         super().__init__({
-            "valid": In(1), "ready": Out(1),
+            "valid": In(1), "ready": Out(1), "took": Out(1),
             "row": In(data.ArrayLayout(signed(bits), lanes)),
             "addr": In(addr_bits), "slot0": In(range(epw)),
             "words": In(range(self.row_words + 1)),
@@ -130,6 +133,7 @@ class RowWriter(wiring.Component):
             self.idle.eq(~banks[0]["full"] & ~banks[1]["full"] & ~pend_nz
                          & ~inq.out_valid & inq.in_ready),
         ]
+        m.d.sync += self.took.eq(take)
         with m.If(take & (n_new != 0)):
             m.d.sync += wp.eq(~wp)
         with m.If(took):
