@@ -465,8 +465,22 @@ class Engine(wiring.Component):
             room_pop.append(~en | (n - wr.took < CAPACITY - 1))
             room_idle.append(~en | (n - wr.took < CAPACITY))
         m.d.sync += all_ready.eq(Mux(pop_out, Cat(*room_pop).all(), Cat(*room_idle).all()))
-        m.d.comb += [pop_out.eq(outq.r_rdy & all_ready), outq.r_en.eq(pop_out),
-                     ow.go.eq(go), ow.pop.eq(pop_out), ow.oh.eq(d.oh), ow.ow.eq(d.ow),
+        # the walk runs ahead of the rows: each row's writer inputs (address, slot, words)
+        # wait in a small queue with registered outputs, so a row's pop moves only the
+        # queue's read side, and the walker steps on its own registers (busy, room)
+        fields = []
+        for i, wr in enumerate(writers):
+            fields += [(f"addr{i}", sp.addr_bits), (f"slot{i}", len(wr.slot0)),
+                       (f"words{i}", len(wr.words))]
+        rows = data.StructLayout(dict(fields))
+        aq = fifo.SyncFIFOBuffered(width=rows.size, depth=4)
+        m.submodules.addrq = aq
+        a_in, a_out = data.View(rows, aq.w_data), data.View(rows, aq.r_data)
+        step = Signal()
+        m.d.comb += [step.eq(ow.busy & aq.w_rdy), aq.w_en.eq(step),
+                     pop_out.eq(outq.r_rdy & all_ready & aq.r_rdy), outq.r_en.eq(pop_out),
+                     aq.r_en.eq(pop_out),
+                     ow.go.eq(go), ow.pop.eq(step), ow.oh.eq(d.oh), ow.ow.eq(d.ow),
                      ow.groups.eq(d.groups)]
         for i, (wr, (src, bits)) in enumerate(zip(writers, sp.writers, strict=True)):
             off, eb = srcs[src]
@@ -480,20 +494,23 @@ class Engine(wiring.Component):
             left, lim = Signal(signed(sp.addr_bits + 1)), Signal(signed(sp.addr_bits + 1))
             m.d.comb += left.eq(rowwords - word_off)
             m.d.sync += lim.eq(rowwords - wr.row_words)
-            m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & wr_en[i]),
-                         wr.addr.eq(getattr(ow, f"wr{i}_addr")),
-                         wr.slot0.eq(getattr(ow, f"wr{i}_slot")),
-                         wr.words.eq(Mux(word_off > lim, left, wr.row_words))]
+            m.d.comb += [a_in[f"addr{i}"].eq(getattr(ow, f"wr{i}_addr")),
+                         a_in[f"slot{i}"].eq(getattr(ow, f"wr{i}_slot")),
+                         a_in[f"words{i}"].eq(Mux(word_off > lim, left, wr.row_words))]
+            m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & aq.r_rdy & wr_en[i]),
+                         wr.addr.eq(a_out[f"addr{i}"]), wr.slot0.eq(a_out[f"slot{i}"]),
+                         wr.words.eq(a_out[f"words{i}"])]
             for lane in range(pe):
                 v = qd[off + lane * eb: off + (lane + 1) * eb]
                 # fixed values sign-extend (or truncate) to the tensor's stored width
                 m.d.comb += wr.row[lane].eq(v.as_signed() if src == "fixed" else v)
         # registered: the writers sit beside the memory port, the loader's layer counter
         # elsewhere. Safe a cycle late: the loader waits for it at least two cycles after
-        # go, by when the output walker is busy
+        # go, by when the output walker is busy; the walk's last step shows in the queue's
+        # level the cycle its busy drops, and a row's pop in its writer's idle
         idle = Cat(*[wr.idle for wr in writers]).all()
         done = Signal()
-        m.d.sync += done.eq(~ow.busy & idle & ~go)
+        m.d.sync += done.eq(~ow.busy & (aq.level == 0) & idle & ~go)
         m.d.comb += loader.layer_done.eq(done)
 
 
