@@ -21,7 +21,7 @@ def _want(oh, ow, groups):
     for _og in range(groups):
         for pix in range(oh * ow):
             out.append(tuple(v for s, b in zip(state, BASES, strict=True)
-                             for v in (*s, b + s[0] + s[1])))
+                             for v in (s[1], s[2], b + s[0] + s[1])))
             for s, (epw, wpp, gwords) in zip(state, WRITERS, strict=True):
                 s[0] += wpp
                 if pix == oh * ow - 1:
@@ -62,7 +62,7 @@ def test_output_walker_matches_the_loop(oh, ow, groups):
             ctx.set(dut.pop, pop)
             if pop:
                 got.append(tuple(ctx.get(getattr(dut, f"wr{i}_{n}")) for i in range(len(WRITERS))
-                                 for n in ("pix_off", "word_off", "slot", "addr")))
+                                 for n in ("word_off", "slot", "addr")))
             await ctx.tick()
             t += 1
             assert t < 20 * len(want) + 100, "walker stuck"

@@ -1,15 +1,17 @@
 """Output walker: where each result row of a layer goes, for every tensor the layer writes.
 
 Results leave the engine in computation order, (output-channel group, pixel) with the
-pixel innermost; every ``pop`` (one row taken by the row writers) advances the walk, which
-``go`` restarts. ``busy`` stays high from ``go`` until the last group's last pixel is taken.
+pixel innermost; every ``pop`` advances the walk, which ``go`` restarts (the engine pops
+ahead of the rows: each row's writer inputs wait in a small queue). ``busy`` stays high
+from ``go`` until the last group's last pixel is popped.
 Per written tensor ``i`` (rtl_gen/compile/image.py layout, its descriptor fields
-``wr<i>_*``) it keeps the row's word address relative to the tensor's base as
-``pix_off + word_off`` (and, for the writer, the absolute ``addr = base + pix_off +
-word_off`` as a register of its own, stepped by the same amounts, so no adder of three
-stands between the walker and the writer), and its first element slot within the word:
+``wr<i>_*``) it keeps the group's word offset ``word_off`` from the tensor's base, the row's
+absolute word address ``addr = base + word_off + pixel * wpp`` (a register stepped by
+``wpp``, so no adder stands between the walker and the writer), and the row's first
+element slot within the word:
 
-- ``pix_off`` steps by the words per pixel ``wpp`` each pixel and restarts each group;
+- ``addr`` steps by the words per pixel ``wpp`` each pixel and restarts at the group's
+  first row;
 - at a group's end, a tensor whose groups fill whole words steps ``word_off`` by the
   group's ``gwords``; otherwise (``gwords = 0``, several groups share a word of ``epw``
   elements) ``slot`` steps by ``lanes``, to the next word's slot 0 once the word is full.
@@ -27,8 +29,7 @@ from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, reg
 
 class OutputWalker(wiring.Component):
     """``go`` restarts, ``pop`` advances one pixel; per tensor ``i`` (``epws[i]`` elements per
-    word) the row's ``wr<i>_pix_off``, ``wr<i>_word_off``, ``wr<i>_slot`` and absolute
-    ``wr<i>_addr`` (from the tensor's ``wr<i>_base``)."""
+    word) the row's ``wr<i>_word_off``, ``wr<i>_slot`` and absolute ``wr<i>_addr`` (from the tensor's ``wr<i>_base``)."""
 
     settle = BOUND_LATENCY + WRAP_SETTLE  # cycles the descriptor fields must be stable before ``go``
 
@@ -46,7 +47,7 @@ class OutputWalker(wiring.Component):
         for i, epw in enumerate(self.epws):
             sig |= {f"wr{i}_wpp": In(desc_bits), f"wr{i}_gwords": In(desc_bits),
                     f"wr{i}_epw": In(desc_bits), f"wr{i}_base": In(desc_bits),
-                    f"wr{i}_pix_off": Out(addr_bits), f"wr{i}_word_off": Out(addr_bits),
+                    f"wr{i}_word_off": Out(addr_bits),
                     f"wr{i}_addr": Out(addr_bits), f"wr{i}_slot": Out(range(epw))}
         super().__init__(sig)
 
@@ -64,8 +65,8 @@ class OutputWalker(wiring.Component):
         last_og = wrap_counter(m, og, groups_m1, self.pop & last_pix, self.go)
         lanes = self.lanes
         for i, epw_max in enumerate(self.epws):
-            pix_off, word_off, slot, addr = (getattr(self, f"wr{i}_{n}")
-                                             for n in ("pix_off", "word_off", "slot", "addr"))
+            word_off, slot, addr = (getattr(self, f"wr{i}_{n}")
+                                    for n in ("word_off", "slot", "addr"))
             wpp, gwords, epw, base = (getattr(self, f"wr{i}_{n}")
                                       for n in ("wpp", "gwords", "epw", "base"))
             # the group step as one addend: gwords, or 1 when the shared word is full (a
@@ -79,12 +80,12 @@ class OutputWalker(wiring.Component):
             gstep = Signal(self.addr_bits, name=f"wr{i}_gstep")
             m.d.comb += gstep.eq(Mux(gw_nz, gwords, full))
             with m.If(self.go):
-                m.d.sync += [pix_off.eq(0), word_off.eq(0), slot.eq(0), full.eq(wrap0),
+                m.d.sync += [word_off.eq(0), slot.eq(0), full.eq(wrap0),
                              gaddr.eq(base), addr.eq(base)]
             with m.Elif(self.pop):
-                m.d.sync += [pix_off.eq(pix_off + wpp), addr.eq(addr + wpp)]
+                m.d.sync += addr.eq(addr + wpp)
                 with m.If(last_pix):
-                    m.d.sync += [pix_off.eq(0), word_off.eq(word_off + gstep),
+                    m.d.sync += [word_off.eq(word_off + gstep),
                                  gaddr.eq(gaddr + gstep), addr.eq(gaddr + gstep)]
                     with m.If(~gw_nz):
                         with m.If(full):
