@@ -39,7 +39,7 @@ def desc_shape(name: str, spec: EngineSpec):
 class Loader(wiring.Component):
     """Sequences every read of the engine's program; see the module docstring."""
 
-    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE2, CHUNK_GO,
+    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE3, CHUNK_GO,
     # CHUNK, ABUF_GO, LAYER_GO: one or more each): what the walkers may take to settle
     settle = 5
 
@@ -131,7 +131,7 @@ class Loader(wiring.Component):
 
         # the layer's burst lengths (less one, "is one") and weight run, registered from the
         # descriptor, which holds through the layer: no multiply, subtraction or wide compare
-        # in front of a state's choice (SETTLE2 gives the chunk run's a cycle after the last
+        # in front of a state's choice (SETTLE3 gives the chunk run's a cycle after the last
         # field lands; the others are read later).
         def held(v, name: str, shape=1) -> Signal:
             return pl.reg(m, v, name, shape)
@@ -197,7 +197,9 @@ class Loader(wiring.Component):
                 receive(slot_ok, "SETTLE")
             with m.State("SETTLE"):  # the last field lands (DescriptorRegs' own register)
                 m.next = "SETTLE2"
-            with m.State("SETTLE2"):  # the chunk run's registers take the new descriptor
+            with m.State("SETTLE2"):  # ... then in its field register
+                m.next = "SETTLE3"
+            with m.State("SETTLE3"):  # the chunk run's registers take the new descriptor
                 m.next = "CHUNK_GO"
             with m.State("CHUNK_GO"):
                 go(d.chunk_base, chunk_words, "CHUNK", chunks_m1, chunks_1)
@@ -262,7 +264,9 @@ class DescriptorRegs(wiring.Component):
     without reset): slot ``i`` of the burst after ``start`` goes to field ``i`` by a one-hot
     select shifted per slot. The slot and its strobe are registered here first: a module of
     its own keeps that register apart from the loader's (Yosys merges equal registers within
-    a module), so the loader's slot register does not fan out to every field."""
+    a module), so the loader's slot register does not fan out to every field; each field
+    then passes a register of its own (``pre_<field>``), so a field lands two cycles after
+    its slot."""
 
     def __init__(self, desc: SimpleNamespace, fields: list[str]) -> None:
         if not fields:
@@ -282,9 +286,15 @@ class DescriptorRegs(wiring.Component):
             m.d.sync += dsel.eq(1)
         with m.Elif(ok):
             m.d.sync += dsel.eq(dsel << 1)
-            for i, f in enumerate(self.fields):
-                with m.If(dsel[i]):
-                    m.d.sync += getattr(self.desc, f).eq(slot)
+        # each field through a register of its own first: the fields sit by their
+        # consumers across the device, and the slot's one register reached them in one
+        # net (10.5 ns, a routed critical path); the placer puts this stage between
+        for i, f in enumerate(self.fields):
+            field = getattr(self.desc, f)
+            pre = Signal.like(field, name=f"pre_{f}", reset_less=True)
+            with m.If(ok & dsel[i]):
+                m.d.sync += pre.eq(slot)
+            m.d.sync += field.eq(pre)
         return m
 
 
