@@ -39,7 +39,7 @@ def desc_shape(name: str, spec: EngineSpec):
 class Loader(wiring.Component):
     """Sequences every read of the engine's program; see the module docstring."""
 
-    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE3, CHUNK_GO,
+    # cycles, at least, from a descriptor's last field to ``layer_go`` (SETTLE2, CHUNK_GO,
     # CHUNK, ABUF_GO, LAYER_GO: one or more each): what the walkers may take to settle
     settle = 5
 
@@ -131,7 +131,7 @@ class Loader(wiring.Component):
 
         # the layer's burst lengths (less one, "is one") and weight run, registered from the
         # descriptor, which holds through the layer: no multiply, subtraction or wide compare
-        # in front of a state's choice (SETTLE3 gives the chunk run's a cycle after the last
+        # in front of a state's choice (SETTLE2 gives the chunk run's a cycle after the last
         # field lands; the others are read later).
         def held(v, name: str, shape=1) -> Signal:
             return pl.reg(m, v, name, shape)
@@ -197,9 +197,7 @@ class Loader(wiring.Component):
                 receive(slot_ok, "SETTLE")
             with m.State("SETTLE"):  # the last field lands (DescriptorRegs' own register)
                 m.next = "SETTLE2"
-            with m.State("SETTLE2"):  # ... then in its field register
-                m.next = "SETTLE3"
-            with m.State("SETTLE3"):  # the chunk run's registers take the new descriptor
+            with m.State("SETTLE2"):  # the chunk run's registers take the new descriptor
                 m.next = "CHUNK_GO"
             with m.State("CHUNK_GO"):
                 go(d.chunk_base, chunk_words, "CHUNK", chunks_m1, chunks_1)
@@ -262,11 +260,14 @@ class Loader(wiring.Component):
 class DescriptorRegs(wiring.Component):
     """The descriptor's field registers (``desc``, loaded before each layer reads them, so
     without reset): slot ``i`` of the burst after ``start`` goes to field ``i`` by a one-hot
-    select shifted per slot. The slot and its strobe are registered here first: a module of
-    its own keeps that register apart from the loader's (Yosys merges equal registers within
-    a module), so the loader's slot register does not fan out to every field; each field
-    then passes a register of its own (``pre_<field>``), so a field lands two cycles after
-    its slot."""
+    select shifted per slot. The slot and its strobe reach the fields through a register
+    copy per group of ``GROUP`` consecutive fields (each a :class:`SlotCopy` module: Yosys
+    merges equal registers within a module), so no register fans out to every field: the
+    fields sit by their consumers across the device, and one slot register had reached
+    them all in one net (10.5 ns, a routed critical path). Fields land one cycle after
+    their slot."""
+
+    GROUP = 8
 
     def __init__(self, desc: SimpleNamespace, fields: list[str]) -> None:
         if not fields:
@@ -276,25 +277,37 @@ class DescriptorRegs(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        slot = Signal(64, reset_less=True)
         ok, start = Signal(), Signal()
         dsel = Signal(len(self.fields))
         # start registered too (it is decoded from the loader's state): the burst's first
-        # slot comes at least two cycles after it, and one cycle after that from ``slot``
-        m.d.sync += [slot.eq(self.slot), ok.eq(self.slot_ok), start.eq(self.start)]
+        # slot comes at least two cycles after it, and one cycle after that from a copy
+        m.d.sync += [ok.eq(self.slot_ok), start.eq(self.start)]
         with m.If(start):
             m.d.sync += dsel.eq(1)
         with m.Elif(ok):
             m.d.sync += dsel.eq(dsel << 1)
-        # each field through a register of its own first: the fields sit by their
-        # consumers across the device, and the slot's one register reached them in one
-        # net (10.5 ns, a routed critical path); the placer puts this stage between
-        for i, f in enumerate(self.fields):
-            field = getattr(self.desc, f)
-            pre = Signal.like(field, name=f"pre_{f}", reset_less=True)
-            with m.If(ok & dsel[i]):
-                m.d.sync += pre.eq(slot)
-            m.d.sync += field.eq(pre)
+        for g in range(0, len(self.fields), self.GROUP):
+            cp = SlotCopy()
+            m.submodules[f"copy{g // self.GROUP}"] = cp
+            m.d.comb += [cp.slot.eq(self.slot), cp.slot_ok.eq(self.slot_ok)]
+            for i in range(g, min(g + self.GROUP, len(self.fields))):
+                with m.If(cp.ok & dsel[i]):
+                    m.d.sync += getattr(self.desc, self.fields[i]).eq(cp.q)
+        return m
+
+
+class SlotCopy(wiring.Component):
+    """One registered copy of the loader's slot and its strobe (a module of its own, so
+    copies stay apart in synthesis)."""
+
+    def __init__(self) -> None:
+        super().__init__({"slot": In(64), "slot_ok": In(1), "q": Out(64), "ok": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        q = Signal(64, reset_less=True)
+        m.d.sync += [q.eq(self.slot), self.ok.eq(self.slot_ok)]
+        m.d.comb += self.q.eq(q)
         return m
 
 
