@@ -51,7 +51,8 @@ class BusArbiter(wiring.Component):
                                                depth=self.depth)
         reqs = []  # (valid, we, adr, dat_w, sel) of each port's buffered request
         for i, p in enumerate(ports):
-            sk = SkidBuffer(1 + len(p.adr) + len(p.dat_w) + len(p.sel))
+            # late_ready: the grant moves only the buffer's pointers, not its data enables
+            sk = SkidBuffer(1 + len(p.adr) + len(p.dat_w) + len(p.sel), late_ready=True)
             m.submodules[f"req{i}"] = sk
             m.d.comb += [sk.in_valid.eq(p.stb), p.stall.eq(~sk.in_ready),
                          sk.in_data.eq(Cat(p.we, p.adr, p.dat_w, p.sel))]

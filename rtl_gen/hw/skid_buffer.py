@@ -5,11 +5,18 @@ combinational path crosses it in either direction, and it still passes one item 
 when the consumer stalls, the item already accepted waits in a second ("skid") register
 and ``in_ready`` drops the next cycle. Used where a producer's handshake logic would
 otherwise chain into its consumer's (docs/ARCHITECTURE.md "Timing").
+
+``late_ready=True`` builds the same buffer, cycle for cycle, for a consumer whose
+``out_ready`` comes late in the cycle (an arbiter's grant): the two items sit in two
+registers that follow the input while free, ``out_data`` is a select of the two by a
+read pointer, and ``out_ready`` moves only the pointer and the flags, where the output
+register's enable (``out_ready | ~out_valid``) spans the item's width (the arbiter's
+grant into a request's 70 enables was a routed critical path, session 10).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,15 +26,17 @@ from rtl_gen.hw.common import check_ints
 class SkidBuffer(wiring.Component):
     """``width``-bit items in (``in_*``) and out (``out_*``); latency 1."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, late_ready: bool = False) -> None:
         check_ints("SkidBuffer", width=(width, 1, 4096))
-        self.width = width
+        self.width, self.late_ready = width, bool(late_ready)
         super().__init__({
             "in_valid": In(1), "in_ready": Out(1), "in_data": In(width),
             "out_valid": Out(1), "out_ready": In(1), "out_data": Out(width),
         })
 
     def elaborate(self, platform) -> Module:
+        if self.late_ready:
+            return self._two_entries()
         m = Module()
         skid_v = Signal()
         skid_d = Signal(self.width, reset_less=True)  # data: valid only with skid_v
@@ -45,4 +54,27 @@ class SkidBuffer(wiring.Component):
         # register skid_v, not the consumer's late out_ready
         with m.If(~skid_v):
             m.d.sync += skid_d.eq(self.in_data)
+        return m
+
+    def _two_entries(self) -> Module:
+        m = Module()
+        e = [Signal(self.width, name=f"e{k}", reset_less=True) for k in range(2)]
+        held = [Signal(name=f"held{k}") for k in range(2)]
+        wp, rp = Signal(), Signal()
+        take_in, take_out = Signal(), Signal()
+        m.d.comb += [take_in.eq(self.in_valid & self.in_ready),
+                     take_out.eq(self.out_valid & self.out_ready),
+                     self.out_data.eq(Mux(rp, e[1], e[0]))]
+        for k in range(2):
+            with m.If(~held[k]):  # a free entry follows the input (its enable a register)
+                m.d.sync += e[k].eq(self.in_data)
+        m.d.sync += [wp.eq(wp ^ take_in), rp.eq(rp ^ take_out)]
+        for k in range(2):  # the entries taken in and out differ (or nothing is taken)
+            m.d.sync += held[k].eq((held[k] & ~(take_out & (rp == k)))
+                                   | (take_in & (wp == k)))
+        # the flags: at least one item / fewer than two, as the one-register buffer's
+        in_ready = Signal(init=1)
+        m.d.comb += self.in_ready.eq(in_ready)
+        m.d.sync += [self.out_valid.eq(take_in | Mux(take_out, ~in_ready, self.out_valid)),
+                     in_ready.eq(take_out | Mux(take_in, ~self.out_valid, in_ready))]
         return m
