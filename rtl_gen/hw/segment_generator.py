@@ -128,7 +128,9 @@ class SegmentGenerator(wiring.Component):
                     pos_done.eq((crem <= n) & ((crem <= erem_v) | ~ins_v))]
         fit = Signal(lane_t)
         m.d.comb += fit.eq(Mux(last, st.n, Mux(pos_done, st.crem, erem)))
-        m.submodules.out = out = SkidBuffer(ab + 2 * len(self.lane0) + 10)
+        # late_ready: the stream reader's ready (the memory port's stall through the
+        # arbiter) moves only the buffer's pointers, not its data enables
+        m.submodules.out = out = SkidBuffer(ab + 2 * len(self.lane0) + 10, late_ready=True)
         outs = [self.addr, self.is_pad, self.lane0, self.count, self.e0, self.last]
         m.d.comb += [out.in_valid.eq(st.v),
                      out.in_data.eq(Cat(st.waddr, ~ins, lane, fit, st.e, last)),
