@@ -497,7 +497,7 @@ class Engine(wiring.Component):
             m.d.comb += [a_in[f"addr{i}"].eq(getattr(ow, f"wr{i}_addr")),
                          a_in[f"slot{i}"].eq(getattr(ow, f"wr{i}_slot")),
                          a_in[f"words{i}"].eq(Mux(word_off > lim, left, wr.row_words))]
-            m.d.comb += [wr.valid.eq(outq.r_rdy & all_ready & aq.r_rdy & wr_en[i]),
+            m.d.comb += [wr.valid.eq(pop_out & wr_en[i]),
                          wr.addr.eq(a_out[f"addr{i}"]), wr.slot0.eq(a_out[f"slot{i}"]),
                          wr.words.eq(a_out[f"words{i}"])]
             for lane in range(pe):

@@ -125,10 +125,6 @@ class Loader(wiring.Component):
         def burst(base, count) -> list:
             return [rd_start.eq(1), rd_base.eq(base), rd_count.eq(count)]
 
-        # items of the current burst still due less one, and a registered "the next item
-        # is the last" flag: no wide compare in front of the state change
-        left, at_last = Signal(32, name="left"), Signal(name="at_last")
-
         # the layer's burst lengths (less one, "is one") and weight run, registered from the
         # descriptor, which holds through the layer: no multiply, subtraction or wide compare
         # in front of a state's choice (SETTLE2 gives the chunk run's a cycle after the last
@@ -150,16 +146,36 @@ class Loader(wiring.Component):
         last_layer = held(layer == nlayers - 1, "last_layer")
         grp_end = Signal()
 
-        def go(base, count, nxt: str, items_m1, items_1) -> None:
-            """Start a burst once the reader is idle, then receive its items (slots or words;
-            ``items_m1`` + 1 of them, ``items_1``: just one) in state ``nxt``. The item
-            counter loads on every cycle of the waiting state (it is unused there), so the
-            reader's ``idle`` does not select its input."""
-            m.d.sync += [idx.eq(0), left.eq(items_m1), at_last.eq(items_1),
-                         rd_base.eq(base), rd_count.eq(count)]
+        def counter(name: str, items_m1, items_1, strobe) -> SimpleNamespace:
+            """One burst's item counter: items still due less one and a registered "the
+            next item is the last" flag. Each burst has its own, which loads its length on
+            every cycle it is not running (``run``, a flip-flop set by :func:`go` and
+            cleared by the last item): no choice among burst lengths by the state and no
+            wide compare in front of a state change."""
+            c = SimpleNamespace(run=Signal(name=f"run_{name}"),
+                                left=Signal(32, name=f"left_{name}"),
+                                last=Signal(name=f"last_{name}"), strobe=strobe)
+            with m.If(~c.run):
+                m.d.sync += [c.left.eq(items_m1), c.last.eq(items_1)]
+            with m.Elif(strobe):
+                m.d.sync += [c.left.eq(c.left - 1), c.last.eq(below_two(c.left))]
+                with m.If(c.last):
+                    m.d.sync += c.run.eq(0)
+            return c
+
+        def go(base, count, nxt: str, c: SimpleNamespace) -> None:
+            """Start a burst once the reader is idle, then receive its items (counted by
+            ``c``) in state ``nxt``. Base and count load on every cycle of the waiting
+            state, so the reader's ``idle`` gates only the start."""
+            m.d.sync += [idx.eq(0), rd_base.eq(base), rd_count.eq(count)]
             with m.If(rd.idle):
-                m.d.sync += rd_start.eq(1)
+                m.d.sync += [rd_start.eq(1), c.run.eq(1)]
                 m.next = nxt
+
+        c_desc = counter("desc", n_desc - 1, int(n_desc == 1), slot_ok)
+        c_chunk = counter("chunk", chunks_m1, chunks_1, slot_ok)
+        c_abuf = counter("abuf", in_m1, in_1, word)
+        c_wt = counter("wt", wlen_m1, wlen_1, word)
 
         # layer_go is a flip-flop, high for the cycle in LAYER_GO: set by the transitions
         # into it, not decoded from the state (it restarts every walker across the device)
@@ -172,13 +188,13 @@ class Loader(wiring.Component):
             if nxt == "LAYER_GO":
                 m.d.sync += layer_go.eq(1)
 
-        def receive(strobe, nxt: str, en=None) -> None:
-            """Count the burst's items (``strobe``) in ``idx``; the last one ends it."""
+        def receive(c: SimpleNamespace, nxt: str, en=None) -> None:
+            """Count the burst's items (``c.strobe``) in ``idx``; the last one ends it."""
             if en is not None:
-                m.d.comb += en.eq(strobe)
-            with m.If(strobe):
-                m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), at_last.eq(below_two(left))]
-                with m.If(at_last):
+                m.d.comb += en.eq(c.strobe)
+            with m.If(c.strobe):
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(c.last):
                     to(nxt)
 
         with m.FSM():
@@ -191,25 +207,25 @@ class Loader(wiring.Component):
                 m.d.sync += nlayers.eq(slot)
                 m.next = "DESC_GO"
             with m.State("DESC_GO"):
-                go(desc_addr, n_desc * wps, "DESC", n_desc - 1, int(n_desc == 1))
+                go(desc_addr, n_desc * wps, "DESC", c_desc)
                 m.d.comb += dregs.start.eq(rd.idle)
             with m.State("DESC"):
-                receive(slot_ok, "SETTLE")
+                receive(c_desc, "SETTLE")
             with m.State("SETTLE"):  # the last field lands (DescriptorRegs' own register)
                 m.next = "SETTLE2"
             with m.State("SETTLE2"):  # the chunk run's registers take the new descriptor
                 m.next = "CHUNK_GO"
             with m.State("CHUNK_GO"):
-                go(d.chunk_base, chunk_words, "CHUNK", chunks_m1, chunks_1)
+                go(d.chunk_base, chunk_words, "CHUNK", c_chunk)
             with m.State("CHUNK"):
-                receive(slot_ok, "ABUF_GO", self.chunk_en)
+                receive(c_chunk, "ABUF_GO", self.chunk_en)
             with m.State("ABUF_GO"):
                 with m.If(~d.abuf):
                     to("LAYER_GO")
                 with m.Else():
-                    go(d.in_base, d.in_words, "ABUF", in_m1, in_1)
+                    go(d.in_base, d.in_words, "ABUF", c_abuf)
             with m.State("ABUF"):
-                receive(word, "LAYER_GO", self.abuf_en)
+                receive(c_abuf, "LAYER_GO", self.abuf_en)
             with m.State("LAYER_GO"):
                 m.d.sync += [grp.eq(0), paddr.eq(d.pbase), waddr.eq(d.wbase),
                              grp_end.eq(groups_0)]
@@ -233,9 +249,9 @@ class Loader(wiring.Component):
                 with m.If(no_blocks):
                     m.next = "GRP_DONE"
                 with m.Else():
-                    go(waddr, wlen, "WEIGHTS", wlen_m1, wlen_1)
+                    go(waddr, wlen, "WEIGHTS", c_wt)
             with m.State("WEIGHTS"):
-                receive(word, "GRP_DONE", self.wt_en)
+                receive(c_wt, "GRP_DONE", self.wt_en)
             with m.State("GRP_DONE"):
                 m.d.sync += [shadow_full.eq(1), grp.eq(grp + 1), grp_end.eq(grp_end_next),
                              paddr.eq(paddr + group_slots), waddr.eq(waddr + wlen)]
