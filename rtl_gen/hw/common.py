@@ -79,3 +79,27 @@ def wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value, restart: Val
     with m.Elif(step):
         m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq(below_two(rem))]
     return at_end
+
+
+def lagging_wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value,
+                         restart: Value) -> Value:
+    """:func:`wrap_counter` for a late ``step`` with a wide fanout: ``step`` is registered
+    first (a step in a restart's cycle is dropped, as the restart's priority drops it), so
+    only one flip-flop loads from it and ``cnt`` lags one step. The returned flag "at
+    ``bound``, counting this cycle's registered step" selects between two registered
+    flags by that flip-flop: the counter's own and "one step further". Same conditions on
+    ``bound`` as :func:`wrap_counter`."""
+    q = Signal(name=f"{cnt.name}_stepq")
+    m.d.sync += q.eq(step & ~restart)
+    at_end = Signal(name=f"{cnt.name}_last")
+    n1 = Signal(name=f"{cnt.name}_last1")  # at_end after one more step
+    rem = Signal(len(bound), name=f"{cnt.name}_rem")  # bound - cnt
+    b_zero, b_one = Signal(name=f"{cnt.name}_b0"), Signal(name=f"{cnt.name}_b1")
+    m.d.sync += [b_zero.eq(bound == 0), b_one.eq(bound == 1)]
+    with m.If(restart | (q & at_end)):
+        m.d.sync += [cnt.eq(0), rem.eq(bound), at_end.eq(b_zero), n1.eq(b_zero | b_one)]
+    with m.Elif(q):
+        # not at the end: rem >= 1, so rem < 2 is rem == 1
+        m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq(below_two(rem)),
+                     n1.eq(Mux(below_two(rem), b_zero, rem == 2))]
+    return Mux(q, n1, at_end)

@@ -33,7 +33,7 @@ from rtl_gen.compile.descriptor import EngineSpec, slot_words
 from rtl_gen.hw import fifo
 from rtl_gen.hw.bus_arbiter import BusArbiter
 from rtl_gen.hw.chunk_walker import ChunkWalker
-from rtl_gen.hw.common import WRAP_SETTLE, wrap_counter
+from rtl_gen.hw.common import WRAP_SETTLE, lagging_wrap_counter
 from rtl_gen.hw.datapath import Datapath
 from rtl_gen.hw.fetch_unit import FetchUnit
 from rtl_gen.hw.loader import Loader, desc_shape
@@ -264,9 +264,11 @@ class Engine(wiring.Component):
         with m.Elif(~gap_full):
             m.d.sync += [gap.eq(gap + 1), gap_full.eq(gap == dp.groups - 1)]
         start_pix = can_pop & head_first
-        # the pixel counter with a registered "at the layer's last pixel" flag: the late
-        # pixel start only selects (npix_m1 settles before go, as for the output walker)
-        pix_last = wrap_counter(m, pix, npix_m1, start_pix, go)
+        # the pixel counter with registered "at the layer's last pixel" flags: the late
+        # pixel start loads one flip-flop, which steps the counter and selects its flag
+        # (npix_m1 settles before go, as for the output walker); the start had crossed the
+        # device to the counter's 2 x 2 DIM enables (a routed critical path)
+        pix_last = lagging_wrap_counter(m, pix, npix_m1, start_pix, go)
         # the shadow -> active parameter copy, one cycle after the group's first pixel
         # starts (the epilogue and accumulator read them several cycles later): the wide
         # copy enable comes from a register
