@@ -100,7 +100,9 @@ def _monitor(arb, log):
                 assert due, "ack with nothing outstanding"
                 routed = [due.popleft()]
             assert len(due) <= arb.depth
-            assert cyc or not (due or any(queued))
+            # cyc while a request waits in a slice (from an earlier cycle: one taken this
+            # cycle is not yet there) or a read is outstanding
+            assert cyc or not (due or any(q and q[0][0] < t for q in queued))
             t += 1
     return proc
 

@@ -15,7 +15,8 @@ Every port's request enters through a :class:`SkidBuffer` (docs/ARCHITECTURE.md 
 a port's ``stall`` is that buffer's registered ``in_ready``, so no initiator's handshake
 logic reaches another's (or the memory's ``stall``) in the same cycle; arbitration reads
 the buffers' registers. A request is taken by its port on ``stb & ~stall`` as before and
-reaches the memory at least one cycle later.
+reaches the memory at least one cycle later. ``bus.cyc`` is formed from registers too:
+a buffered request, an outstanding read (the ID FIFO), or any port's ``cyc`` a cycle ago.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class BusArbiter(wiring.Component):
                              bus.we.eq(we), bus.adr.eq(adr), bus.dat_w.eq(dat_w),
                              bus.sel.eq(sel)]
         take = Signal()  # the granted request, if any, is taken this cycle
+        ports_cyc = Signal()
         any_req = Signal()  # an OR of the buffers' valid registers, not of the grant chain
         m.d.comb += [
             any_req.eq(Cat(r[0].out_valid for r in reqs).any()),
@@ -74,8 +76,13 @@ class BusArbiter(wiring.Component):
             take.eq(bus.stb & ~bus.stall),
             ids.w_en.eq(take),
             ids.r_en.eq(bus.ack),
-            bus.cyc.eq(ids.r_rdy | Cat(p.cyc for p in ports).any() | any_req),
+            bus.cyc.eq(ids.r_rdy | any_req | ports_cyc),
         ]
+        # the ports' cyc a cycle late: a port's requests are held by its buffer (any_req)
+        # and its outstanding reads by the ID queue (ids), so the memory sees cyc whenever
+        # it must; the ports' own cyc (from their request logic) no longer runs
+        # combinationally through the arbiter to the memory port (a routed critical path)
+        m.d.sync += ports_cyc.eq(Cat(p.cyc for p in ports).any())
         dat_r = Signal.like(bus.dat_r, reset_less=True)
         m.d.sync += dat_r.eq(bus.dat_r)
         for i, (p, (sk, *_)) in enumerate(zip(ports, reqs, strict=True)):
