@@ -70,15 +70,23 @@ def wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value, restart: Val
     ``bound == 0`` is registered. ``restart`` (priority) sets 0. ``bound`` must be held from
     at least two cycles before ``restart`` (the walkers register their descriptor bounds
     well before ``go``)."""
+    return _wrap_core(m, cnt, bound, step, restart)[0]
+
+
+def _wrap_core(m: Module, cnt: Signal, bound: Value, step: Value,
+               restart: Value) -> tuple[Signal, Signal, Signal, Value]:
+    """:func:`wrap_counter`'s registers; returns its flag, ``rem`` (``bound - cnt``), the
+    registered ``bound == 0`` and "this cycle wraps or restarts"."""
     at_end = Signal(name=f"{cnt.name}_last")
     rem = Signal(len(bound), name=f"{cnt.name}_rem")  # bound - cnt
     b_zero = Signal(name=f"{cnt.name}_b0")
     m.d.sync += b_zero.eq(bound == 0)
-    with m.If(restart | (step & at_end)):
+    reload = restart | (step & at_end)
+    with m.If(reload):
         m.d.sync += [cnt.eq(0), rem.eq(bound), at_end.eq(b_zero)]
     with m.Elif(step):
         m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq(below_two(rem))]
-    return at_end
+    return at_end, rem, b_zero, reload
 
 
 def lagging_wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value,
@@ -91,15 +99,13 @@ def lagging_wrap_counter(m: Module, cnt: Signal, bound: Value, step: Value,
     ``bound`` as :func:`wrap_counter`."""
     q = Signal(name=f"{cnt.name}_stepq")
     m.d.sync += q.eq(step & ~restart)
-    at_end = Signal(name=f"{cnt.name}_last")
+    at_end, rem, b_zero, reload = _wrap_core(m, cnt, bound, q, restart)
     n1 = Signal(name=f"{cnt.name}_last1")  # at_end after one more step
-    rem = Signal(len(bound), name=f"{cnt.name}_rem")  # bound - cnt
-    b_zero, b_one = Signal(name=f"{cnt.name}_b0"), Signal(name=f"{cnt.name}_b1")
-    m.d.sync += [b_zero.eq(bound == 0), b_one.eq(bound == 1)]
-    with m.If(restart | (q & at_end)):
-        m.d.sync += [cnt.eq(0), rem.eq(bound), at_end.eq(b_zero), n1.eq(b_zero | b_one)]
+    b_one = Signal(name=f"{cnt.name}_b1")
+    m.d.sync += b_one.eq(bound == 1)
+    with m.If(reload):
+        m.d.sync += n1.eq(b_zero | b_one)
     with m.Elif(q):
         # not at the end: rem >= 1, so rem < 2 is rem == 1
-        m.d.sync += [cnt.eq(cnt + 1), rem.eq(rem - 1), at_end.eq(below_two(rem)),
-                     n1.eq(Mux(below_two(rem), b_zero, rem == 2))]
+        m.d.sync += n1.eq(Mux(below_two(rem), b_zero, rem == 2))
     return Mux(q, n1, at_end)
