@@ -16,6 +16,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.hw import param_select
 from rtl_gen.hw import pipelined as pl
 from rtl_gen.hw.add_unit import AddUnit
 from rtl_gen.hw.common import check_int
@@ -90,14 +91,19 @@ class Epilogue(wiring.Component):
         def param(arr, i, at, name):
             """Lane ``i``'s parameter in ``arr`` for the slice whose data enters a stage
             ``at`` cycles after the input: constant during a group when ``groups == 1``;
-            otherwise selected one cycle ahead and registered (``at >= 1``) or selected
-            for a stage that registers its parameters on entry (``at == 0``)."""
+            otherwise selected by :mod:`param_select` (``at >= 2``: each select with its
+            own copy of the slice index), selected one cycle ahead and registered
+            (``at == 1``) or selected for a stage that registers its parameters on entry
+            (``at == 0``)."""
             n = self.lanes
             if self.groups == 1:
                 return arr[i]
             opts = [Value.cast(arr[g * n + i]) for g in range(self.groups)]
             if at == 0:
                 return Array(opts)[self.slice]
+            if at >= param_select.LATENCY:  # each select with its own copy of the index
+                return param_select.select_chunks(m, opts, slices[at - param_select.LATENCY],
+                                                  f"{name}{i}")
             return pl.reg(m, Array(opts)[slices[at - 1]], f"{name}{i}", opts[0].shape())
 
         n = self.lanes
