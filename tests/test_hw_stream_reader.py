@@ -69,22 +69,29 @@ def _consumer(dut, n, got, ready_p, seed, stamps=None):
 
 
 def _monitor(dut, depth):
-    """Every cycle: a bus request is taken exactly when a non-skip request is accepted (same
-    address), ``cyc`` is high while reads are outstanding, at most ``depth`` entries live
-    (queued) plus one in the output register,
-    ``idle`` exactly when none live."""
+    """Every cycle: the bus requests taken are the accepted non-skip requests' addresses,
+    in order, each taken at least one cycle after its accept (through the request buffer,
+    at most two waiting), ``cyc`` is high while reads are outstanding, at most ``depth``
+    entries live (queued) plus one in the output register, ``idle`` exactly when none
+    live."""
     bus = dut.bus
 
     async def proc(ctx):
         live = reads = 0
+        waiting: list[int] = []  # accepted reads' addresses the memory has not taken
         async for _clk, _rst, av, ar, sk, adr, stb, stall, badr, cyc, ack, v, r, idle in (
                 ctx.tick().sample(dut.a_valid, dut.a_ready, dut.a_skip, dut.a_addr, bus.stb,
                                   bus.stall, bus.adr, bus.cyc, bus.ack, dut.valid, dut.ready,
                                   dut.idle)):
             acc = av and ar
-            assert bool(stb and not stall) == bool(acc and not sk)
+            assert bool(stb) == bool(waiting), "stb without a waiting read, or one held back"
             if stb:
-                assert badr == adr and cyc
+                assert badr == waiting[0] and cyc
+                if not stall:
+                    waiting.pop(0)
+            if acc and not sk:
+                waiting.append(adr)
+            assert len(waiting) <= 2
             assert cyc or reads == 0
             assert bool(idle) == (live == 0)
             live += int(bool(acc)) - int(bool(v and r))
@@ -127,9 +134,10 @@ def test_outputs_equal_the_requested_words(latency, stall_p, valid_p, ready_p, s
 
 
 @pytest.mark.parametrize(("latency", "depth", "skip_p"),
-                         [(1, 3, 0.0), (3, 5, 0.0), (5, 7, 0.0), (5, 8, 0.3), (2, 16, 0.5)])
+                         [(1, 4, 0.0), (3, 6, 0.0), (5, 8, 0.0), (5, 8, 0.3), (2, 16, 0.5)])
 def test_one_entry_per_cycle(latency, depth, skip_p):
-    # ready consumer, stall-free memory, depth >= latency + 2: N entries in N + latency + 3 (+ 1: the output register)
+    # ready consumer, stall-free memory, depth >= latency + 3: N entries in
+    # N + latency + 4 (+ 1: the output register, + 1: the request buffer)
     rng = random.Random(latency)
     mem = {a: a ^ 0x5A5A for a in range(1024)}
     reqs = _requests(rng, 100, skip_p, tag_bits=1, hi=1024)
@@ -141,7 +149,7 @@ def test_one_entry_per_cycle(latency, depth, skip_p):
          latency=latency, stall_p=0.0, seed=0)
     assert got == _expect(mem, reqs)
     assert first == [0]
-    assert last[0] <= len(reqs) + latency + 3
+    assert last[0] <= len(reqs) + latency + 4
 
 
 def test_credits_hold_without_a_consumer():

@@ -3,17 +3,20 @@
 Each accepted request (``a_valid & a_ready``) yields exactly one output entry, in request
 order, carrying its ``tag`` and ``skip`` flag. A skip request issues no bus access and
 yields data 0 once every earlier entry has been delivered; any other request issues one
-pipelined Wishbone read of word ``a_addr``, taken on the same cycle it is accepted (so
-``a_ready`` is combinational on ``bus.stall``). Reads never wait for acks: up to ``depth``
+pipelined Wishbone read of word ``a_addr`` from a two-entry request buffer
+(:class:`SkidBuffer`), at least one cycle after it is accepted: ``a_ready`` reads only
+registers, and the memory port's ``stall`` moves only that buffer's pointers (``stall`` ->
+``a_ready`` -> the entry queue's level was a routed critical path, session 12). Reads
+never wait for acks: up to ``depth``
 entries are outstanding or queued (one more waits in the output register), and no request
 is accepted beyond that, so the response FIFO never overflows whatever the consumer does. Entries (tag, skip) queue at
 accept, data at ack; the output pairs the head entry with the head data word.
 
-Latency: a read's entry is ``valid`` two cycles after its ack (memory latency ``L`` plus 2
+Latency: a read's entry is ``valid`` two cycles after its ack (memory latency ``L`` plus 3
 from accept), a skip's two cycles after accept: the output (``valid``, ``data``, ``tag``,
 ``skip``) is a register in front of the queues' LUT RAM heads. An entry occupies its credit
 from the cycle after accept to the cycle it enters the output register, so a ready consumer
-and a stall-free memory see one entry per cycle when ``depth >= L + 2``.
+and a stall-free memory see one entry per cycle when ``depth >= L + 3``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.mem_port import MemPortSignature
+from rtl_gen.hw.skid_buffer import SkidBuffer
 
 
 class StreamReader(wiring.Component):
@@ -54,12 +58,17 @@ class StreamReader(wiring.Component):
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
         pending = Signal(range(self.depth + 1))  # reads taken, not yet acknowledged
         accept, took, ack, pop, head_valid = (Signal() for _ in range(5))
+        # the accepted reads' addresses until the memory takes them (their entries are
+        # queued already, so the credits cover them)
+        m.submodules.req = req = SkidBuffer(self.addr_bits, late_ready=True)
         head_skip = entries.r_data[-1]
         m.d.comb += [
-            bus.stb.eq(self.a_valid & ~self.a_skip & entries.w_rdy),
-            bus.we.eq(0), bus.adr.eq(self.a_addr), bus.dat_w.eq(0), bus.sel.eq(~0),
+            req.in_valid.eq(self.a_valid & ~self.a_skip & entries.w_rdy),
+            req.in_data.eq(self.a_addr), req.out_ready.eq(~bus.stall),
+            bus.stb.eq(req.out_valid),
+            bus.we.eq(0), bus.adr.eq(req.out_data), bus.dat_w.eq(0), bus.sel.eq(~0),
             bus.cyc.eq(bus.stb | (pending != 0)),
-            self.a_ready.eq(entries.w_rdy & (self.a_skip | ~bus.stall)),
+            self.a_ready.eq(entries.w_rdy & (self.a_skip | req.in_ready)),
             accept.eq(self.a_valid & self.a_ready),
             took.eq(bus.stb & ~bus.stall),
             ack.eq(bus.ack & (pending != 0)),
