@@ -1,6 +1,7 @@
 """ParamBank: writes reach the shadow registers (each field kept to its signed width), the
-active registers change only on ``copy`` (``copy_latency`` cycles later), and a write
-offered on one cycle is in place for a copy two cycles later."""
+active registers change only on ``copy`` (``copy_latency`` cycles later), a write
+offered on one cycle is in place for a copy two cycles later, and writes offered after the
+copy do not reach it."""
 
 import numpy as np
 import pytest
@@ -45,8 +46,18 @@ def test_writes_then_copy():
             ctx.set(dut.copy, 1)
             await ctx.tick()
             ctx.set(dut.copy, 0)
-            await ctx.tick().repeat(dut.copy_latency - 1)
             active = [row[:] for row in shadow]
+            # writes offered from the cycle after the copy belong to the next copy
+            for _ in range(dut.copy_latency - 1):
+                c, f = int(rng.integers(lanes)), int(rng.integers(len(FIELDS)))
+                v = int(rng.integers(0, 1 << 63))
+                ctx.set(dut.w_en, 1)
+                ctx.set(dut.w_chan, c)
+                ctx.set(dut.w_field, f)
+                ctx.set(dut.w_data, v)
+                shadow[c][f] = _signed(v, FIELDS[f][1])
+                await ctx.tick()
+            ctx.set(dut.w_en, 0)
             for c in range(lanes):
                 for f, (name, _) in enumerate(FIELDS):
                     if ctx.get(getattr(dut, name)[c]) != active[c][f]:

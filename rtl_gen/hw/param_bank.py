@@ -10,9 +10,12 @@ epilogue has drained, while the loader fills the shadow for the next group.
 Each channel is a module of its own (:class:`ParamChannel`) that registers the write port
 (data, enable, field) and the copy strobe: the loader's slot register otherwise drives
 every shadow register of the bank, a net across the device (12.7 ns on a routed 4 x 8
-engine), and the copy strobe every active register (one 14.7 ns net). A write lands one
-cycle after it is offered; the loader reports the shadow full several cycles after its
-last write.
+engine), and the copy strobe every active register (one 14.7 ns net). Each field of a
+channel is a module too (:class:`ParamField`) that registers the channel's copy strobe
+again: one channel's strobe into all its fields' active registers, spread beside the
+epilogue's selects of each field, was a 13.3 ns net (session 12). A write lands one cycle
+after it is offered; the loader reports the shadow full several cycles after its last
+write, and a write offered the cycle after ``copy`` does not reach that copy.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from rtl_gen.hw.common import check_int
 class ParamBank(wiring.Component):
     """``lanes`` channels x ``fields`` (name, signed width) parameters."""
 
-    copy_latency = 2  # cycles from ``copy`` to the active registers' new values
+    copy_latency = 3  # cycles from ``copy`` to the active registers' new values
 
     def __init__(self, lanes: int, fields: list[tuple[str, int]]) -> None:
         check_int("ParamBank", "lanes", lanes, 1, 1024)
@@ -79,13 +82,35 @@ class ParamChannel(wiring.Component):
         m.d.sync += [en.eq(self.w_en & (self.w_chan == self.chan)), field.eq(self.w_field),
                      wd.eq(self.w_data), copy.eq(self.copy)]
         for f, (name, bits) in enumerate(self.fields):
-            # data only (written before it is read), so no reset: the engine's reset then
-            # reaches far fewer flip-flops (docs/ARCHITECTURE.md "Timing")
-            sh = Signal(signed(bits), name=f"sh_{name}", reset_less=True)
-            act = Signal(signed(bits), name=f"act_{name}", reset_less=True)
-            with m.If(en & (field == f)):
-                m.d.sync += sh.eq(wd[:bits])
-            with m.If(copy):
-                m.d.sync += act.eq(sh)
-            m.d.comb += getattr(self, name).eq(act)
+            pf = ParamField(bits)
+            m.submodules[f"f_{name}"] = pf
+            m.d.comb += [pf.w_en.eq(en & (field == f)), pf.w_data.eq(wd[:bits]),
+                         pf.copy.eq(copy), getattr(self, name).eq(pf.value)]
+        return m
+
+
+class ParamField(wiring.Component):
+    """One field of one channel: its shadow register (written on ``w_en``) and active
+    register (the shadow, a cycle after ``copy``: the strobe is registered here, so each
+    field's copy enable is its own flip-flop beside it)."""
+
+    def __init__(self, bits: int) -> None:
+        check_int("ParamField", "bits", bits, 1, 64)
+        self.bits = bits
+        super().__init__({"w_en": In(1), "w_data": In(bits), "copy": In(1),
+                          "value": Out(signed(bits))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        # data only (written before it is read), so no reset: the engine's reset then
+        # reaches far fewer flip-flops (docs/ARCHITECTURE.md "Timing")
+        sh = Signal(signed(self.bits), name="sh", reset_less=True)
+        act = Signal(signed(self.bits), name="act", reset_less=True)
+        copy = Signal(name="copy_f")
+        m.d.sync += copy.eq(self.copy)
+        with m.If(self.w_en):
+            m.d.sync += sh.eq(self.w_data)
+        with m.If(copy):
+            m.d.sync += act.eq(sh)
+        m.d.comb += self.value.eq(act)
         return m
