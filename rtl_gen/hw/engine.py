@@ -235,10 +235,12 @@ class Engine(wiring.Component):
         m.d.comb += end_chunk.eq(cur_v & last_beat)
         shadow_full = loader.shadow_full
         # the fetch unit's head as it shows it (FetchUnit: the half ``rt ^ popped``), selected
-        # here beside ``popped`` from the unit's registers: one net between the two, not a
-        # round trip (popped -> the unit's select -> back)
+        # here from the unit's registers: one net between the two, not a round trip
+        # (popped -> the unit's select -> back). ``rt ^ popped`` is kept as a register of
+        # its own: rt toggles on popped and popped follows the pop, so it toggles on the
+        # pop (one LUT level less in front of the decision)
         popped = Signal()
-        shown = fetch.rt ^ popped
+        shown = Signal()
         f_valid = Mux(shown, fetch.head_valid[1], fetch.head_valid[0])
         f_tag = Mux(shown, fetch.head_tag[1], fetch.head_tag[0])
         head_first = f_tag[0]
@@ -276,7 +278,7 @@ class Engine(wiring.Component):
         m.d.sync += copy.eq(start_pix & new_group)
         # the pop reaches the fetch unit from a register (FetchUnit: its outputs already
         # show the next chunk), so the decision's loads are the issuer's own registers
-        m.d.sync += popped.eq(can_pop)
+        m.d.sync += [popped.eq(can_pop), shown.eq(shown ^ can_pop)]
         m.d.comb += [fetch.popped.eq(popped), pb.copy.eq(copy), loader.copied.eq(copy)]
         # the wide per-chunk registers load whenever the current chunk ends (unused unless
         # the head is popped), so the pop decision does not drive their enables
