@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hw_sim import run_sim
 
-from rtl_gen.hw.skid_buffer import SkidBuffer
+from rtl_gen.hw.skid_buffer import SLICE, SkidBuffer
 
 
 @pytest.mark.parametrize("late_ready", [False, True])
@@ -63,20 +63,23 @@ def test_skid_buffer_rejects_a_bad_width():
         SkidBuffer(0)
 
 
-def test_skid_buffer_late_ready_is_the_same_buffer_cycle_for_cycle():
+@pytest.mark.parametrize("width", [10, SLICE + 1, 2 * SLICE + 11])
+def test_skid_buffer_late_ready_is_the_same_buffer_cycle_for_cycle(width):
     """Both builds under one random stimulus (valid and ready toggling, data changing
-    every cycle) show the same in_ready, out_valid and (while valid) out_data."""
+    every cycle) show the same in_ready, out_valid and (while valid) out_data, also where
+    the late_ready build's registers are cut into several slices."""
     from amaranth.hdl import Module
 
     m = Module()
-    m.submodules.a = a = SkidBuffer(10)
-    m.submodules.b = b = SkidBuffer(10, late_ready=True)
+    m.submodules.a = a = SkidBuffer(width)
+    m.submodules.b = b = SkidBuffer(width, late_ready=True)
     rng = np.random.default_rng(7)
     seen = []
 
     async def bench(ctx):
         for _ in range(600):
-            v, r, x = int(rng.random() < 0.6), int(rng.random() < 0.5), int(rng.integers(1024))
+            v, r = int(rng.random() < 0.6), int(rng.random() < 0.5)
+            x = int.from_bytes(rng.bytes(16)) & ((1 << width) - 1)
             for d in (a, b):
                 ctx.set(d.in_valid, v)
                 ctx.set(d.out_ready, r)

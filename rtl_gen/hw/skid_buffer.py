@@ -11,7 +11,11 @@ otherwise chain into its consumer's (docs/ARCHITECTURE.md "Timing").
 registers that follow the input while free, ``out_data`` is a select of the two by a
 read pointer, and ``out_ready`` moves only the pointer and the flags, where the output
 register's enable (``out_ready | ~out_valid``) spans the item's width (the arbiter's
-grant into a request's 70 enables was a routed critical path, session 10).
+grant into a request's 70 enables was a routed critical path, session 10). The two
+registers are cut into slices of at most :data:`SLICE` bits (:class:`SkidSlice`
+modules), each with its own copies of the pointers and "held" flags, so no pointer
+drives more than one slice's selects and enables (one read pointer into the arbiter's
+70-bit select, placed by the memory port, was a 7.2 ns net, session 12).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.common import check_ints
+
+#: widest slice of a ``late_ready`` buffer's registers behind one copy of its pointers
+SLICE = 32
 
 
 class SkidBuffer(wiring.Component):
@@ -58,23 +65,46 @@ class SkidBuffer(wiring.Component):
 
     def _two_entries(self) -> Module:
         m = Module()
-        e = [Signal(self.width, name=f"e{k}", reset_less=True) for k in range(2)]
-        held = [Signal(name=f"held{k}") for k in range(2)]
-        wp, rp = Signal(), Signal()
         take_in, take_out = Signal(), Signal()
         m.d.comb += [take_in.eq(self.in_valid & self.in_ready),
-                     take_out.eq(self.out_valid & self.out_ready),
-                     self.out_data.eq(Mux(rp, e[1], e[0]))]
-        for k in range(2):
-            with m.If(~held[k]):  # a free entry follows the input (its enable a register)
-                m.d.sync += e[k].eq(self.in_data)
-        m.d.sync += [wp.eq(wp ^ take_in), rp.eq(rp ^ take_out)]
-        for k in range(2):  # the entries taken in and out differ (or nothing is taken)
-            m.d.sync += held[k].eq((held[k] & ~(take_out & (rp == k)))
-                                   | (take_in & (wp == k)))
+                     take_out.eq(self.out_valid & self.out_ready)]
+        for lo in range(0, self.width, SLICE):
+            hi = min(self.width, lo + SLICE)
+            sl = SkidSlice(hi - lo)
+            m.submodules[f"s{lo}"] = sl
+            m.d.comb += [sl.take_in.eq(take_in), sl.take_out.eq(take_out),
+                         sl.in_data.eq(self.in_data[lo:hi]),
+                         self.out_data[lo:hi].eq(sl.out_data)]
         # the flags: at least one item / fewer than two, as the one-register buffer's
         in_ready = Signal(init=1)
         m.d.comb += self.in_ready.eq(in_ready)
         m.d.sync += [self.out_valid.eq(take_in | Mux(take_out, ~in_ready, self.out_valid)),
                      in_ready.eq(take_out | Mux(take_in, ~self.out_valid, in_ready))]
+        return m
+
+
+class SkidSlice(wiring.Component):
+    """``width`` bits of a ``late_ready`` :class:`SkidBuffer`'s two entries, with this
+    slice's own write / read pointers and "held" flags (a module of its own, so the copies
+    stay apart in synthesis); ``take_in`` / ``take_out`` are the buffer's handshakes."""
+
+    def __init__(self, width: int) -> None:
+        check_ints("SkidSlice", width=(width, 1, 4096))
+        self.width = width
+        super().__init__({"take_in": In(1), "take_out": In(1), "in_data": In(width),
+                          "out_data": Out(width)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        e = [Signal(self.width, name=f"e{k}", reset_less=True) for k in range(2)]
+        held = [Signal(name=f"held{k}") for k in range(2)]
+        wp, rp = Signal(name="wp"), Signal(name="rp")
+        m.d.comb += self.out_data.eq(Mux(rp, e[1], e[0]))
+        for k in range(2):
+            with m.If(~held[k]):  # a free entry follows the input (its enable a register)
+                m.d.sync += e[k].eq(self.in_data)
+        m.d.sync += [wp.eq(wp ^ self.take_in), rp.eq(rp ^ self.take_out)]
+        for k in range(2):  # the entries taken in and out differ (or nothing is taken)
+            m.d.sync += held[k].eq((held[k] & ~(self.take_out & (rp == k)))
+                                   | (self.take_in & (wp == k)))
         return m
