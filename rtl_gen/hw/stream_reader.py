@@ -57,6 +57,7 @@ class StreamReader(wiring.Component):
         # read data, written on ack; never more words than entries, so never refuses one
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
         pending = Signal(range(self.depth + 1))  # reads taken, not yet acknowledged
+        outstanding = Signal()  # pending != 0, a flip-flop kept in step (no compare)
         accept, took, ack, pop, head_valid = (Signal() for _ in range(5))
         # the accepted reads' addresses until the memory takes them (their entries are
         # queued already, so the credits cover them)
@@ -67,11 +68,11 @@ class StreamReader(wiring.Component):
             req.in_data.eq(self.a_addr), req.out_ready.eq(~bus.stall),
             bus.stb.eq(req.out_valid),
             bus.we.eq(0), bus.adr.eq(req.out_data), bus.dat_w.eq(0), bus.sel.eq(~0),
-            bus.cyc.eq(bus.stb | (pending != 0)),
+            bus.cyc.eq(bus.stb | outstanding),
             self.a_ready.eq(entries.w_rdy & (self.a_skip | req.in_ready)),
             accept.eq(self.a_valid & self.a_ready),
             took.eq(bus.stb & ~bus.stall),
-            ack.eq(bus.ack & (pending != 0)),
+            ack.eq(bus.ack & outstanding),
             entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
             words.w_en.eq(ack), words.w_data.eq(bus.dat_r),
             head_valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
@@ -79,7 +80,8 @@ class StreamReader(wiring.Component):
             entries.r_en.eq(pop), words.r_en.eq(pop & ~head_skip),
             self.idle.eq(~entries.r_rdy & ~self.valid),
         ]
-        m.d.sync += pending.eq(pending + took - ack)
+        m.d.sync += [pending.eq(pending + took - ack),
+                     outstanding.eq(took | (outstanding & ~(ack & (pending == 1))))]
         # the output register: the queues' heads are LUT RAM reads, so the consumer sees
         # flip-flops; its wide enable is the register's own state and the consumer's ready
         with m.If(~self.valid | self.ready):
