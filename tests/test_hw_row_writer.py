@@ -153,9 +153,10 @@ def test_row_writer_streams_one_word_per_cycle(lanes, bits, mem_bits):
 
     _sim(dut, mem, bench, latency=latency, stall_p=0.0, seed=0)
     # rows are taken as fast as their words leave (the input skid buffer takes up to two
-    # rows ahead), and the words leave one per cycle after its one cycle of latency
+    # rows ahead), and the words leave one per cycle after the input buffer's and the
+    # output buffer's cycle of latency
     assert accepts[-1] <= (rows - 1) * w + 1
-    assert end[0] <= rows * w + latency + 2
+    assert end[0] <= rows * w + latency + 3
     assert sorted(mem) == list(range(100, 100 + rows * w))
 
 

@@ -8,8 +8,9 @@ slot0 + lanes - 1`` of one word (``sel`` exactly those bytes, so the rest of the
 what other groups wrote). An accepted row is registered as its words in one of two
 banks, and the words leave one per cycle on the pipelined Wishbone port (consecutive
 addresses from ``addr``, never waiting for acks) while the other bank takes the next row, so
-rows stream at one word per cycle; the bus's ``stall`` moves only the banks' pointers and
-counters, never a wide register's enable. Rows enter through a :class:`SkidBuffer`, so
+rows stream at one word per cycle; the words leave through a two-entry buffer
+(:class:`SkidBuffer`, ``late_ready``), so the bus's ``stb`` and data are registers and its
+``stall`` moves only that buffer's pointers. Rows enter through a :class:`SkidBuffer`, so
 ``ready`` is a register and the bus's ``stall`` does not reach the row's producer in the
 same cycle; ``took`` (a register: a row left that buffer last cycle) lets a producer
 count the rows it holds instead of reading ``ready`` (at most ``CAPACITY`` rows are in the
@@ -111,11 +112,18 @@ class RowWriter(wiring.Component):
         free = Signal()   # the bank at wp is free
         busy = Signal()   # the bank at rp is full
         one_left = Signal()
-        # unacknowledged writes: their count's "any" and "room for another" are registers
+        # words leave through a two-entry buffer (late_ready): the bus's stb and data are
+        # its registers, so the bank flags' decision (stb) has its loads here only; it had
+        # been placed beside the arbiter, its port's loads, and fed back into the banks'
+        # enables (a routed critical path, session 12). A word reaches the bus a cycle later.
+        m.submodules.outb = outb = SkidBuffer(self.addr_bits + mb + nsel, late_ready=True)
+        # writes accepted (into outb) and not acknowledged: their count's "any" and "room
+        # for another" are registers; acks come only for writes outb has put on the bus
         took = Signal()
         pend = fifo.Counted(m, MAX_OUTSTANDING, took, self.bus.ack)
         room, pend_nz = pend.nonfull, pend.nonempty
         stb, take = Signal(), Signal()
+        adr_w, dat_w, sel_w = Signal(self.addr_bits), Signal(mb), Signal(nsel)
         m.d.comb += [
             free.eq(Mux(wp, ~banks[1]["full"], ~banks[0]["full"])),
             busy.eq(Mux(rp, banks[1]["full"], banks[0]["full"])),
@@ -123,13 +131,16 @@ class RowWriter(wiring.Component):
             inq.out_ready.eq(free),
             take.eq(inq.out_valid & free),
             stb.eq(busy & room),
-            took.eq(stb & ~self.bus.stall),
-            self.bus.cyc.eq(busy | pend_nz), self.bus.stb.eq(stb), self.bus.we.eq(1),
-            self.bus.adr.eq(Mux(rp, banks[1]["adr"], banks[0]["adr"])),
-            self.bus.dat_w.eq(Mux(rp, banks[1]["words"], banks[0]["words"])
-                              .word_select(idx, mb) if nw > 1 else
-                              Mux(rp, banks[1]["words"], banks[0]["words"])),
-            self.bus.sel.eq(Mux(rp, banks[1]["sel"], banks[0]["sel"])),
+            took.eq(stb & outb.in_ready),
+            adr_w.eq(Mux(rp, banks[1]["adr"], banks[0]["adr"])),
+            dat_w.eq(Mux(rp, banks[1]["words"], banks[0]["words"]).word_select(idx, mb)
+                     if nw > 1 else Mux(rp, banks[1]["words"], banks[0]["words"])),
+            sel_w.eq(Mux(rp, banks[1]["sel"], banks[0]["sel"])),
+            outb.in_valid.eq(stb), outb.in_data.eq(Cat(adr_w, dat_w, sel_w)),
+            outb.out_ready.eq(~self.bus.stall),
+            self.bus.cyc.eq(busy | pend_nz), self.bus.stb.eq(outb.out_valid),
+            self.bus.we.eq(1),
+            Cat(self.bus.adr, self.bus.dat_w, self.bus.sel).eq(outb.out_data),
             self.idle.eq(~banks[0]["full"] & ~banks[1]["full"] & ~pend_nz
                          & ~inq.out_valid & inq.in_ready),
         ]
