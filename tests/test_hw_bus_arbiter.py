@@ -65,11 +65,13 @@ def _writer_bench(c, bursts, valid_p, seed):
 
 def _monitor(arb, log):
     """Checks every cycle: each port's requests reach the bus in the order the port issued
-    them, at least a cycle after it (they wait in the port's register slice); the bus takes
-    the lowest-index port whose oldest request has waited a cycle; each ack goes, one cycle
-    later, to the port of the oldest unacknowledged bus request."""
+    them, at least two cycles after it (they wait in the port's register slice, then in the
+    output slice); a grant takes the lowest-index port whose oldest request has waited a
+    cycle, into the output slice (at most two requests, a cycle at least); the bus takes
+    the output slice's requests in grant order; each ack goes, one cycle later, to the port
+    of the oldest unacknowledged bus request."""
     ports, bus = arb.ports, arb.bus
-    sigs = [bus.stb, bus.stall, bus.ack, bus.adr, bus.we, bus.cyc]
+    sigs = [bus.stb, bus.stall, bus.ack, bus.adr, bus.we, bus.cyc, arb.granting]
     for p in ports:
         sigs += [p.stb, p.stall, p.ack, p.adr, p.we]
 
@@ -77,18 +79,25 @@ def _monitor(arb, log):
         due: deque = deque()
         routed: list[int] = []  # the port the memory's ack of the last cycle belongs to
         queued = [deque() for _ in ports]  # (cycle taken by the port, adr, we)
+        granted: deque = deque()  # (cycle granted, port, adr, we) in the output slice
         t = 0
         async for _clk, _rst, *v in ctx.tick().sample(*sigs):
-            stb, stall, ack, adr, we, cyc = v[:6]
-            ps = [v[6 + 5 * i: 11 + 5 * i] for i in range(len(ports))]
-            if stb and not stall:  # the bus takes a request
+            stb, stall, ack, adr, we, cyc, granting = v[:7]
+            ps = [v[7 + 5 * i: 12 + 5 * i] for i in range(len(ports))]
+            if stb:
+                assert granted and granted[0][0] < t, "stb without a granted request"
+                assert (adr, we) == granted[0][2:], "bus not driven by the oldest grant"
+                if not stall:  # the bus takes a request
+                    g = granted.popleft()[1]
+                    due.append(g)
+                    log.append(g)
+            if granting:
                 ready = [i for i, q in enumerate(queued) if q and q[0][0] < t]
-                assert ready, "bus take with no buffered request"
+                assert ready, "grant with no buffered request"
                 g = ready[0]
-                assert (adr, we) == queued[g][0][1:], "bus not driven by the granted port"
-                queued[g].popleft()
-                due.append(g)
-                log.append(g)
+                _, a, w = queued[g].popleft()
+                granted.append((t, g, a, w))
+            assert len(granted) <= 2, "more than the output slice holds"
             for i, p in enumerate(ps):
                 if p[0] and not p[1]:  # the port's request is taken into its slice
                     queued[i].append((t, p[3], p[4]))
@@ -102,7 +111,7 @@ def _monitor(arb, log):
             assert len(due) <= arb.depth
             # cyc while a request waits in a slice (from an earlier cycle: one taken this
             # cycle is not yet there) or a read is outstanding
-            assert cyc or not (due or any(q and q[0][0] < t for q in queued))
+            assert cyc or not (due or granted or any(q and q[0][0] < t for q in queued))
             t += 1
     return proc
 
@@ -183,7 +192,8 @@ def test_port0_alone_gets_full_rate(latency):
 
     _run(top, mem, [bench], latency=latency, stall_p=0.0, seed=0, log=[])
     assert got == [a * 7 for a in range(10, 110)]
-    assert cycles[0] <= 100 + latency + 5  # + 2: the port's register slice, the ack register
+    # + 3: the port's register slice, the output slice, the ack register
+    assert cycles[0] <= 100 + latency + 6
 
 
 def test_low_index_port_wins_a_tie():

@@ -1,10 +1,10 @@
 """Fixed-priority arbiter sharing the one external memory port among ``n`` initiators.
 
 Each ``port{i}`` is the target side of an initiator's :class:`MemPortSignature`; ``bus`` is
-the initiator side to the memory. Every cycle the lowest-index port with ``stb`` is granted
-and drives ``bus.stb/we/adr/dat_w/sel``; a port sees ``stall = 0`` only when granted, the ID
-FIFO has room and ``bus.stall`` is low, so its request is taken exactly on ``stb & ~stall``.
-Pipelined Wishbone acks come back in request order, so each taken request pushes its port
+the initiator side to the memory. A request is taken from its port exactly on ``stb &
+~stall``; every cycle the lowest-index port with a buffered request (below) is granted, and
+that request moves on towards ``bus.stb/we/adr/dat_w/sel``.
+Pipelined Wishbone acks come back in request order, so each granted request pushes its port
 index into an ID FIFO (at most ``depth`` outstanding) and each ``bus.ack`` pops the head and
 is routed to that port; ``dat_r`` goes to every port. Ports can therefore interleave single
 requests without waiting for each other's acks. The routed acks and ``dat_r`` are
@@ -15,8 +15,11 @@ Every port's request enters through a :class:`SkidBuffer` (docs/ARCHITECTURE.md 
 a port's ``stall`` is that buffer's registered ``in_ready``, so no initiator's handshake
 logic reaches another's (or the memory's ``stall``) in the same cycle; arbitration reads
 the buffers' registers. A request is taken by its port on ``stb & ~stall`` as before and
-reaches the memory at least one cycle later. ``bus.cyc`` is formed from registers too:
-a buffered request, an outstanding read (the ID FIFO), or any port's ``cyc`` a cycle ago.
+reaches the memory at least two cycles later: the granted request passes an output
+register slice (a :class:`SkidBuffer`), so the memory port's ``stb``, ``adr``, ``dat_w``
+and ``sel`` are flip-flops and the memory's ``stall`` moves only that slice. ``bus.cyc`` is
+formed from registers too: a buffered request, an outstanding read (the ID FIFO, which
+takes a request's port index as it enters the slice), or any port's ``cyc`` a cycle ago.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class BusArbiter(wiring.Component):
         self.n, self.addr_bits, self.data_bits, self.depth = n, addr_bits, data_bits, depth
         sig = MemPortSignature(addr_bits, data_bits)
         super().__init__({f"port{i}": In(sig) for i in range(n)} | {"bus": Out(sig)})
+        #: high on a cycle where the granted request moves to the output slice (read by
+        #: tests/test_hw_bus_arbiter.py's monitor, which checks the grant's priority there)
+        self.granting = Signal(name="granting")
 
     @property
     def ports(self) -> list:
@@ -61,19 +67,28 @@ class BusArbiter(wiring.Component):
                 (p.we, "we"), (p.adr, "adr"), (p.dat_w, "dat_w"), (p.sel, "sel")))
             m.d.comb += Cat(we, adr, dat_w, sel).eq(sk.out_data)
             reqs.append((sk, we, adr, dat_w, sel))
+        # the granted request leaves through an output register slice, so the memory sees
+        # flip-flops (the buffers' selects and the grant's had run straight to the memory
+        # port: a routed critical path, session 12) and its stall reaches only that slice
+        req_w = 1 + self.addr_bits + self.data_bits + self.data_bits // 8
+        m.submodules.out = out = SkidBuffer(req_w)
+        granted = Signal(req_w)
         grant = Signal(self.n)  # one-hot: the lowest-index port with a buffered request
         for i, (sk, we, adr, dat_w, sel) in enumerate(reqs):
             with (m.If if i == 0 else m.Elif)(sk.out_valid):
                 m.d.comb += [grant[i].eq(1), ids.w_data.eq(i),
-                             bus.we.eq(we), bus.adr.eq(adr), bus.dat_w.eq(dat_w),
-                             bus.sel.eq(sel)]
-        take = Signal()  # the granted request, if any, is taken this cycle
+                             granted.eq(Cat(we, adr, dat_w, sel))]
+        take = Signal()  # the granted request, if any, moves to the output slice
         ports_cyc = Signal()
         any_req = Signal()  # an OR of the buffers' valid registers, not of the grant chain
         m.d.comb += [
             any_req.eq(Cat(r[0].out_valid for r in reqs).any()),
-            bus.stb.eq(any_req & ids.w_rdy),
-            take.eq(bus.stb & ~bus.stall),
+            out.in_valid.eq(any_req & ids.w_rdy), out.in_data.eq(granted),
+            take.eq(out.in_valid & out.in_ready), self.granting.eq(take),
+            bus.stb.eq(out.out_valid), out.out_ready.eq(~bus.stall),
+            Cat(bus.we, bus.adr, bus.dat_w, bus.sel).eq(out.out_data),
+            # a request's port index queues when it enters the slice: the slice keeps
+            # order, so acks still come back in that order
             ids.w_en.eq(take),
             ids.r_en.eq(bus.ack),
             bus.cyc.eq(ids.r_rdy | any_req | ports_cyc),
@@ -86,7 +101,7 @@ class BusArbiter(wiring.Component):
         dat_r = Signal.like(bus.dat_r, reset_less=True)
         m.d.sync += dat_r.eq(bus.dat_r)
         for i, (p, (sk, *_)) in enumerate(zip(ports, reqs, strict=True)):
-            m.d.comb += [sk.out_ready.eq(grant[i] & ids.w_rdy & ~bus.stall),
+            m.d.comb += [sk.out_ready.eq(grant[i] & ids.w_rdy & out.in_ready),
                          p.dat_r.eq(dat_r)]
             m.d.sync += p.ack.eq(bus.ack & ids.r_rdy & (ids.r_data == i))
         return m
