@@ -24,18 +24,22 @@ def test_writes_then_copy():
     shadow = [[0] * len(FIELDS) for _ in range(lanes)]
     errors = []
 
+    async def write(ctx):
+        """Offer one random write for a cycle (the shadow model takes it)."""
+        c, f = int(rng.integers(lanes)), int(rng.integers(len(FIELDS)))
+        v = int(rng.integers(0, 1 << 63))
+        ctx.set(dut.w_en, 1)
+        ctx.set(dut.w_chan, c)
+        ctx.set(dut.w_field, f)
+        ctx.set(dut.w_data, v)
+        shadow[c][f] = _signed(v, FIELDS[f][1])
+        await ctx.tick()
+
     async def bench(ctx):
         active = None
         for rnd in range(6):
             for _ in range(10):
-                c, f = int(rng.integers(lanes)), int(rng.integers(len(FIELDS)))
-                v = int(rng.integers(0, 1 << 63))
-                ctx.set(dut.w_en, 1)
-                ctx.set(dut.w_chan, c)
-                ctx.set(dut.w_field, f)
-                ctx.set(dut.w_data, v)
-                shadow[c][f] = _signed(v, FIELDS[f][1])
-                await ctx.tick()
+                await write(ctx)
                 if active is not None:  # writes never reach the active registers
                     for cc in range(lanes):
                         for ff, (name, _) in enumerate(FIELDS):
@@ -49,14 +53,7 @@ def test_writes_then_copy():
             active = [row[:] for row in shadow]
             # writes offered from the cycle after the copy belong to the next copy
             for _ in range(dut.copy_latency - 1):
-                c, f = int(rng.integers(lanes)), int(rng.integers(len(FIELDS)))
-                v = int(rng.integers(0, 1 << 63))
-                ctx.set(dut.w_en, 1)
-                ctx.set(dut.w_chan, c)
-                ctx.set(dut.w_field, f)
-                ctx.set(dut.w_data, v)
-                shadow[c][f] = _signed(v, FIELDS[f][1])
-                await ctx.tick()
+                await write(ctx)
             ctx.set(dut.w_en, 0)
             for c in range(lanes):
                 for f, (name, _) in enumerate(FIELDS):
