@@ -65,10 +65,14 @@ class SegmentGenerator(wiring.Component):
         epw_m1 = reg(m, self.epw - 1, "epw_m1", 8)
         lg = reg(m, Cat(*[Cat(*[self.epw[i] for i in range(8) if i >> b & 1]).any()
                           for b in range(3)]), "lg", 3)  # log2 E (E is one-hot)
-        rowwords = reg(m, self.w * self.wpp, "rowwords", ab)
-        km1wpp = reg(m, (self.k - 1) * self.wpp, "km1wpp", ab)
-        rowstep = reg(m, rowwords - km1wpp, "rowstep", ab)  # to the next window row
+        # the products from registered operands (the hard multiplier is 3.9 ns unregistered:
+        # with the descriptor's k, a subtraction and the routes in front of it, a routed
+        # critical path, session 12); the layer constants settle long before the commands
         km1 = reg(m, self.k - 1, "km1", d)
+        w_r, wpp_r = reg(m, self.w, "w_r", d), reg(m, self.wpp, "wpp_r", d)
+        rowwords = reg(m, w_r * wpp_r, "rowwords", ab)
+        km1wpp = reg(m, km1 * wpp_r, "km1wpp", ab)
+        rowstep = reg(m, rowwords - km1wpp, "rowstep", ab)  # to the next window row
         km2 = reg(m, self.k - 2, "km2", d)  # all ones (never a column) when k = 1
         k_one = reg(m, self.k == 1, "k_one", 1)
         wm1, hm1 = reg(m, self.w - 1, "wm1", pos_t), reg(m, self.h - 1, "hm1", pos_t)
