@@ -3,11 +3,11 @@
 The serial epilogue's stages pick each lane's parameter for the slice whose data enters
 them. Selected by one shared slice register, the index (and the decode Yosys shares after
 it) fanned out to every parameter bit of every lane; that net was the routed critical path
-in three of four routes of the 4 x 8 engine (session 12: a 4.7 ns and a 4.5-6.3 ns net
-across the device). A :class:`ParamSelect` registers its own copy of the index, so each copy
-drives only the selects of ``width`` bits, placed beside them (separate modules: Yosys
-merges identical registers within a module, not across modules); the epilogue cuts a wide
-parameter into selects of at most :data:`CHUNK` bits.
+in three of five routes of the 4 x 8 engine (sessions 11 and 12: nets of 3.9-4.8 ns and
+4.5-6.5 ns across the device). A :class:`ParamSelect` registers its own copy of the
+index, so each copy drives only the selects of ``width`` bits, placed beside them
+(separate modules: Yosys merges identical registers within a module, not across modules);
+the epilogue cuts a wide parameter into selects of at most :data:`CHUNK` bits.
 """
 
 from __future__ import annotations
