@@ -22,6 +22,12 @@ def check_ints(owner: str, **checks: tuple[object, int, int]) -> None:
         check_int(owner, name, v, lo, hi)
 
 
+def spans(width: int, size: int) -> list[tuple[int, int]]:
+    """The ``(lo, hi)`` bit ranges of at most ``size`` bits that cover ``width`` bits, in
+    order (a wide register cut into modules, each with its own copy of a control)."""
+    return [(lo, min(width, lo + size)) for lo in range(0, width, size)]
+
+
 def check_slices(owner: str, lanes: int, groups: int, fields: dict) -> None:
     """The parameters of a lane (de)serializer: ``groups`` slices of ``lanes``, at least one
     field."""

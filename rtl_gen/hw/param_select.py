@@ -16,7 +16,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.common import check_ints, spans
 
 #: widest select one index copy drives
 CHUNK = 32
@@ -46,8 +46,7 @@ def select_chunks(m: Module, opts: list, index, name: str) -> Signal:
     values held constant."""
     width = len(opts[0])
     out = Signal(width, name=name)
-    for lo in range(0, width, CHUNK):
-        hi = min(width, lo + CHUNK)
+    for lo, hi in spans(width, CHUNK):
         ps = ParamSelect(hi - lo, len(opts))
         m.submodules[f"{name}_{lo}"] = ps
         m.d.comb += [ps.slice.eq(index), out[lo:hi].eq(ps.value)]

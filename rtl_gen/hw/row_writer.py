@@ -124,6 +124,7 @@ class RowWriter(wiring.Component):
         room, pend_nz = pend.nonfull, pend.nonempty
         stb, take = Signal(), Signal()
         adr_w, dat_w, sel_w = Signal(self.addr_bits), Signal(mb), Signal(nsel)
+        words = Mux(rp, banks[1]["words"], banks[0]["words"])  # the issuing bank's row
         m.d.comb += [
             free.eq(Mux(wp, ~banks[1]["full"], ~banks[0]["full"])),
             busy.eq(Mux(rp, banks[1]["full"], banks[0]["full"])),
@@ -133,8 +134,7 @@ class RowWriter(wiring.Component):
             stb.eq(busy & room),
             took.eq(stb & outb.in_ready),
             adr_w.eq(Mux(rp, banks[1]["adr"], banks[0]["adr"])),
-            dat_w.eq(Mux(rp, banks[1]["words"], banks[0]["words"]).word_select(idx, mb)
-                     if nw > 1 else Mux(rp, banks[1]["words"], banks[0]["words"])),
+            dat_w.eq(words.word_select(idx, mb) if nw > 1 else words),
             sel_w.eq(Mux(rp, banks[1]["sel"], banks[0]["sel"])),
             outb.in_valid.eq(stb), outb.in_data.eq(Cat(adr_w, dat_w, sel_w)),
             outb.out_ready.eq(~self.bus.stall),

@@ -24,7 +24,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.common import check_ints, spans
 
 #: widest slice of a ``late_ready`` buffer's registers behind one copy of its pointers
 SLICE = 32
@@ -68,8 +68,7 @@ class SkidBuffer(wiring.Component):
         take_in, take_out = Signal(), Signal()
         m.d.comb += [take_in.eq(self.in_valid & self.in_ready),
                      take_out.eq(self.out_valid & self.out_ready)]
-        for lo in range(0, self.width, SLICE):
-            hi = min(self.width, lo + SLICE)
+        for lo, hi in spans(self.width, SLICE):
             sl = SkidSlice(hi - lo)
             m.submodules[f"s{lo}"] = sl
             m.d.comb += [sl.take_in.eq(take_in), sl.take_out.eq(take_out),
