@@ -56,9 +56,12 @@ class StreamReader(wiring.Component):
                                                        depth=self.depth)
         # read data, written on ack; never more words than entries, so never refuses one
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
-        pending = Signal(range(self.depth + 1))  # reads taken, not yet acknowledged
-        outstanding = Signal()  # pending != 0, a flip-flop kept in step (no compare)
         accept, took, ack, pop, head_valid = (Signal() for _ in range(5))
+        # reads taken, not yet acknowledged: "any" is a flip-flop kept in step with the
+        # count (no compare in front of the word queue's write); never more than ``depth``
+        # (the entries' credits), so every taken read is counted
+        pend = fifo.Counted(m, self.depth, took, bus.ack)
+        outstanding = pend.nonempty
         # the accepted reads' addresses until the memory takes them (their entries are
         # queued already, so the credits cover them)
         m.submodules.req = req = SkidBuffer(self.addr_bits, late_ready=True)
@@ -72,7 +75,7 @@ class StreamReader(wiring.Component):
             self.a_ready.eq(entries.w_rdy & (self.a_skip | req.in_ready)),
             accept.eq(self.a_valid & self.a_ready),
             took.eq(bus.stb & ~bus.stall),
-            ack.eq(bus.ack & outstanding),
+            ack.eq(pend.do_read),
             entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
             words.w_en.eq(ack), words.w_data.eq(bus.dat_r),
             head_valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
@@ -80,8 +83,6 @@ class StreamReader(wiring.Component):
             entries.r_en.eq(pop), words.r_en.eq(pop & ~head_skip),
             self.idle.eq(~entries.r_rdy & ~self.valid),
         ]
-        m.d.sync += [pending.eq(pending + took - ack),
-                     outstanding.eq(took | (outstanding & ~(ack & (pending == 1))))]
         # the output register: the queues' heads are LUT RAM reads, so the consumer sees
         # flip-flops; its wide enable is the register's own state and the consumer's ready
         with m.If(~self.valid | self.ready):
