@@ -44,8 +44,17 @@ def _top(built, leaf: str) -> str:
 def test_ecp5_datapath_synthesizes_fits_and_reports(built):
     top = _top(built, "dp")
     assert main(["synth", str(built), "--target", "ecp5-25k", "--top", top,
-                 "--clock", "100"]) == 0
-    res = json.loads((built / "synth" / "ecp5-25k" / "result.json").read_text())
+                 "--clock", "100", "--seeds", "2"]) == 0
+    out = built / "synth" / "ecp5-25k"
+    res = json.loads((out / "result.json").read_text())
+    # two placer seeds side by side, the faster kept, both reported
+    by_seed = res["nextpnr"]["seeds"]
+    assert set(by_seed) == {"1", "2"}
+    assert res["nextpnr"]["fmax_mhz"] == max(by_seed.values())
+    assert by_seed[str(res["nextpnr"]["seed"])] == res["nextpnr"]["fmax_mhz"]
+    for s in ("1", "2"):
+        assert (out / f"seed{s}" / "nextpnr.log").is_file()
+        assert not (out / f"seed{s}" / "netlist.json").exists()
     u = res["nextpnr"]["utilisation"]
     assert 0 < u["lut4"]["used"] <= u["lut4"]["available"]
     assert 0 < u["dsp"]["used"] <= u["dsp"]["available"]
@@ -56,12 +65,14 @@ def test_ecp5_datapath_synthesizes_fits_and_reports(built):
     assert d["mac_module"] == f"{top}.mac" and 5 < d["lut4_per_mac"] <= 8
     assert d["fps"]["compute_bound"]["fps"] >= d["fps"]["port_bound"]["fps"] > 0
     assert {r["module"] for r in res["components"]} >= {top, f"{top}.mac", f"{top}.accu"}
-    for f in ("yosys.log", "nextpnr.log", "stat.json", "nextpnr.json", "wrapper.v"):
-        assert (built / "synth" / "ecp5-25k" / f).is_file(), f
+    for f in ("yosys.log", "nextpnr.log", "stat.json", "nextpnr.json", "wrapper.v",
+              "wrapper.lpf"):
+        assert (out / f).is_file(), f
     rep = json.loads((built / "report.json").read_text())
     assert rep["synthesis"]["ecp5-25k"]["nextpnr"]["fmax_mhz"] == res["nextpnr"]["fmax_mhz"]
     md = (built / "report.md").read_text()
     assert "## Synthesis: ecp5-25k" in md and "LUT4 per MAC" in md
+    assert "the fastest of 2 seeds" in md
     for png in res["plots"]:
         assert (built / "plots" / png).read_bytes().startswith(b"\x89PNG")
     man = json.loads((built / "manifest.json").read_text())

@@ -28,7 +28,9 @@ from n2uq_hw.fsutil import atomic_folder
 from rtl_gen.hw.and_sums import uses_ecp5_cells
 from rtl_gen.synth import derive, parse, runner
 from rtl_gen.synth.estimate import estimate
+from rtl_gen.synth.pins import wrapper_lpf
 from rtl_gen.synth.report import memory_note, merge, write_atomic
+from rtl_gen.synth.seeds import run_seeds, seed_list
 from rtl_gen.synth.targets import TARGETS, Target, target
 from rtl_gen.synth.wrapper import WRAPPER, module_ports, plan, verilog_name, wrapper_verilog
 
@@ -83,9 +85,10 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
                keep_netlist: bool = False, mem_gbps: float | None = None,
                timeout: float | None = None, fit: dict | None = None,
                route: bool = True, router: str | None = None,
-               speed: int | None = None) -> dict:
-    """One synthesis + place-and-route run of ``top`` on ``t``; the result merged into the
-    build's report. Returns the result dict."""
+               speed: int | None = None, seeds: int = 1, detailed: bool = False) -> dict:
+    """One synthesis and its place and route (``seeds`` placer seeds from ``seed``, the
+    fastest kept) of ``top`` on ``t``; the result merged into the build's report. Returns
+    the result dict."""
     runner.require_tools(t)  # both, before hours of synthesis
     e = rep["engine"]
     if mem_gbps is None:
@@ -118,7 +121,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     try:
         res = _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log,
                    clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0,
-                   route, router, speed)
+                   route, router, speed, seeds, detailed)
     except BaseException:
         if fresh and (build / "synth").is_dir() and not any((build / "synth").iterdir()):
             (build / "synth").rmdir()
@@ -133,7 +136,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
 
 def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log, clock, seed,
          use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, route,
-         router, speed) -> dict:
+         router, speed, seeds, detailed) -> dict:
     """The tool runs inside a temporary folder that becomes ``out_dir`` on success."""
     with atomic_folder(out_dir) as tmp:
         try:
@@ -141,6 +144,9 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                 shutil.copyfile(f, tmp / f.name)
             (tmp / "wrapper.v").write_text(wrapper_verilog(top, ports, pins,
                                                             global_reset=t.family == "ecp5"))
+            if t.family == "ecp5":
+                (tmp / "wrapper.lpf").write_text(wrapper_lpf(t.chip, t.package, pins.in_pins,
+                                                             pins.out_pins))
             script = runner.yosys_script(t, [f.name for f in sources] + ["wrapper.v"], top,
                                          nodsp=use_nodsp, flatten=flatten)
             (tmp / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
@@ -159,9 +165,15 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
             _say(f"[synth] yosys done in {t1 - t0:.0f} s: {design['lut4']:,} LUT4, "
                  f"{design['ff']:,} FF, {design['bram']} BRAM, {design['dsp']} DSP")
             _precheck(whole, t)
-            _say(f"[synth] {t.nextpnr} at {clock:g} MHz")
-            log = runner.run_nextpnr(t, tmp, clock, seed, timeout, route, router, speed)
             inst = parse.instance_paths(tmp / "netlist.json", WRAPPER)
+            order = seed_list(seed, seeds)
+            _say(f"[synth] {t.nextpnr} at {clock:g} MHz" + (
+                f", seeds {order[0]}-{order[-1]} side by side" if seeds > 1 else ""))
+            seed, log, by_seed = run_seeds(
+                tmp, order,
+                lambda d, s: runner.run_nextpnr(t, d, clock, s, timeout, route, router, speed,
+                                                detailed),
+                lambda d, lg: parse.nextpnr_report(d / "nextpnr.json", inst, lg)["fmax_mhz"])
             pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst, log), "routed": route}
             t2 = time.perf_counter()
             if not keep_netlist:
@@ -171,6 +183,8 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                                                          "nextpnr_s": round(t2 - t1, 1)})
             res["yosys"]["dsp_registers_absorbed"] = dsp_regs
             res["nextpnr"]["router"] = router or t.router
+            if seeds > 1:
+                res["nextpnr"]["seeds"] = {str(s): f for s, f in by_seed.items()}
             if t.family == "ecp5":
                 res["nextpnr"]["speed"] = speed or runner.SPEED_GRADES[0]
             if fit is not None:
@@ -271,12 +285,14 @@ def main(args: argparse.Namespace) -> int:
              f"{'|'.join(TARGETS)}")
     t = target(tname)
     runner.check_speed(t, args.speed)  # before hours of synthesis
+    seed_list(args.seed, args.seeds)
     clock = args.clock or _default_clock(rep, t)
     mem = args.mem_gbps if args.mem_gbps is not None else derive.MEMORY[t.family][0]
     nodsp = {"auto": None, "hard": False, "soft": True}[args.multipliers]
     run = {"clock": clock, "seed": args.seed, "nodsp": nodsp, "flatten": args.flatten,
            "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout,
-           "route": not args.no_route, "router": args.router, "speed": args.speed}
+           "route": not args.no_route, "router": args.router, "speed": args.speed,
+           "seeds": args.seeds, "detailed": args.detailed_timing}
     if args.fit:
         res = _fit(build, rep, t, args, run)
     else:
@@ -335,6 +351,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clock", type=float, help="requested clock in MHz (default: the "
                    "target's engine clock)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+    p.add_argument("--seeds", type=int, default=1, metavar="K", help="place and route with "
+                   "seeds SEED .. SEED+K-1 side by side (one per core) and keep the fastest; "
+                   "every seed's Fmax is reported (default 1)")
     p.add_argument("--fit", action="store_true", help="first pick the largest PE x SIMD that "
                    "fits the target with --margin and meets --clock, rebuild, then confirm")
     p.add_argument("--margin", type=float, default=0.15, help="--fit: fraction of each "
@@ -352,6 +371,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "nextpnr's post-placement estimate (much faster on large designs)")
     p.add_argument("--router", choices=("router1", "router2"), help="nextpnr's router "
                    "(default: router2 on ECP5, router1 on iCE40)")
+    p.add_argument("--detailed-timing", action="store_true", help="nextpnr's detailed "
+                   "timing report: every endpoint's arrival in nextpnr.json (several MB), "
+                   "for bench/long_nets.py")
     p.add_argument("--speed", type=int, help="ECP5 speed grade: 6 (default, the slowest), 7 "
                    "or 8 (the part's -6/-7/-8 suffix)")
     p.set_defaults(func=main)

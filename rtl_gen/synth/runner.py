@@ -96,13 +96,20 @@ def check_speed(t: Target, speed: int | None) -> None:
 
 
 def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
-                 router: str | None = None, speed: int | None = None) -> list[str]:
+                 router: str | None = None, speed: int | None = None,
+                 detailed: bool = False) -> list[str]:
     """``route=False``: stop after placement (Fmax is then nextpnr's post-placement
     estimate); ``router``: nextpnr's router (default: the target's, :attr:`Target.router`);
-    ``speed``: the ECP5 speed grade (nextpnr's default, 6, the slowest, when None)."""
+    ``speed``: the ECP5 speed grade (nextpnr's default, 6, the slowest, when None). On ECP5
+    the wrapper's pins are located by ``wrapper.lpf`` (:mod:`rtl_gen.synth.pins`).
+    ``detailed``: every timing endpoint's arrival in the report (``bench/long_nets.py``)."""
     args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
             "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
             "--seed", str(seed), "--timing-allow-fail", "-q", "--router", router or t.router]
+    if t.family == "ecp5":
+        args += ["--lpf", "wrapper.lpf"]
+    if detailed:
+        args.append("--detailed-timing-report")
     if speed is not None:
         check_speed(t, speed)
         args += ["--speed", str(speed)]
@@ -111,14 +118,15 @@ def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
 
 def run_nextpnr(t: Target, cwd: Path, clock_mhz: float, seed: int = 1,
                 timeout: float | None = None, route: bool = True,
-                router: str | None = None, speed: int | None = None) -> str:
+                router: str | None = None, speed: int | None = None,
+                detailed: bool = False) -> str:
     """Place and route ``cwd/netlist.json``; returns the log. A design that does not fit
     the device is one clear error line naming the resource."""
     exe, env = _tool(t.nextpnr)
     log = cwd / "nextpnr.log"
     log.unlink(missing_ok=True)
     try:
-        args = nextpnr_args(t, clock_mhz, seed, route, router, speed)
+        args = nextpnr_args(t, clock_mhz, seed, route, router, speed, detailed)
         proc = subprocess.run([exe, *args], cwd=cwd, env=env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=timeout, check=False)
