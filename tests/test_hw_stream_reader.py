@@ -134,10 +134,11 @@ def test_outputs_equal_the_requested_words(latency, stall_p, valid_p, ready_p, s
 
 
 @pytest.mark.parametrize(("latency", "depth", "skip_p"),
-                         [(1, 4, 0.0), (3, 6, 0.0), (5, 8, 0.0), (5, 8, 0.3), (2, 16, 0.5)])
+                         [(1, 5, 0.0), (3, 7, 0.0), (5, 9, 0.0), (5, 9, 0.3), (2, 16, 0.5)])
 def test_one_entry_per_cycle(latency, depth, skip_p):
-    # ready consumer, stall-free memory, depth >= latency + 3: N entries in
-    # N + latency + 4 (+ 1: the output register, + 1: the request buffer)
+    # ready consumer, stall-free memory, depth >= latency + 4: N entries in
+    # N + latency + 5 (+ 1: the output register, + 1: the request buffer, + 1: the
+    # registered ack and data)
     rng = random.Random(latency)
     mem = {a: a ^ 0x5A5A for a in range(1024)}
     reqs = _requests(rng, 100, skip_p, tag_bits=1, hi=1024)
@@ -149,7 +150,7 @@ def test_one_entry_per_cycle(latency, depth, skip_p):
          latency=latency, stall_p=0.0, seed=0)
     assert got == _expect(mem, reqs)
     assert first == [0]
-    assert last[0] <= len(reqs) + latency + 4
+    assert last[0] <= len(reqs) + latency + 5
 
 
 def test_credits_hold_without_a_consumer():

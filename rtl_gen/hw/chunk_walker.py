@@ -12,7 +12,8 @@ flag a pixel's first and last chunk, ``phase`` is the entry's pad phase; the eng
 them into the fetch tag.
 
 Pipelined for the clock (docs/ARCHITECTURE.md "Timing"): the counters step and read the
-table (a registered read), the next stage adds the channel offset, the next clips ``n``,
+table (a registered read), the next stage registers the entry, the next adds the channel
+offset, the next clips ``n``,
 and the command waits in a small FIFO whose outputs are ``cmd_*``; the counters step only
 while the FIFO has a free credit, so a ready consumer still gets one command per cycle.
 """
@@ -26,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.hw import fifo
 from rtl_gen.hw.common import WRAP_SETTLE, check_ints, wrap_counter
 
-QUEUE = 4  # commands between the counters and cmd_*: covers the 3-cycle credit loop
+QUEUE = 5  # commands between the counters and cmd_*: covers the 4-cycle credit loop
 
 
 class ChunkWalker(wiring.Component):
@@ -109,12 +110,16 @@ class ChunkWalker(wiring.Component):
                 m.d.sync += [cbase.eq(cbase + self.chan_step), cleft.eq(cleft - self.chan_step)]
                 with m.If(at_end["og"]):
                     m.d.sync += running.eq(0)
-        # ---- S1: the entry; the channel offset and the channels left -------------------
-        ent = rp.data
+        # ---- S1: the entry, registered (a block RAM's output is late in the cycle: its
+        # read into the adders below was the routed critical path's tail, session 13) --
+        ent = Signal(64, name="ent", reset_less=True)
+        s1b = Signal(_STAGE(dim))
+        m.d.sync += [ent.eq(rp.data), s1b.eq(s1), s1b.v.eq(s1.v & ~self.go)]
+        # ---- S1b: the channel offset and the channels left -----------------------------
         s2 = Signal(_STAGE(dim))
         c0, room, n_ent = Signal(dim + 1), Signal(signed(dim + 2)), Signal(16)
-        m.d.sync += [s2.eq(s1), s2.v.eq(s1.v & ~self.go), c0.eq(ent[16:32] + s1.cbase),
-                     room.eq(s1.cleft - ent[16:32]), n_ent.eq(ent[32:48])]
+        m.d.sync += [s2.eq(s1b), s2.v.eq(s1b.v & ~self.go), c0.eq(ent[16:32] + s1b.cbase),
+                     room.eq(s1b.cleft - ent[16:32]), n_ent.eq(ent[32:48])]
         ky0, kx0, phase = Signal(8), Signal(8), Signal(2)
         m.d.sync += [ky0.eq(ent[0:8]), kx0.eq(ent[8:16]), phase.eq(ent[48:50])]
         # ---- S2: n clipped to the channels left (pools), into the FIFO -------------------

@@ -22,9 +22,6 @@ command.
 
 from __future__ import annotations
 
-import functools
-import operator
-
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -32,6 +29,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.hw import fifo
 from rtl_gen.hw.common import check_ints
 from rtl_gen.hw.lane_assembler import LaneAssembler, assembler_latency
+from rtl_gen.hw.lane_pick import LanePick
 from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.segment_generator import SegmentGenerator
 from rtl_gen.hw.stream_reader import StreamReader
@@ -129,14 +127,14 @@ class FetchUnit(wiring.Component):
             qts.append(qt)
         level = Signal.like(self.level)
         m.d.sync += level.eq(level + wr - pop)
-        # the element width in use, a layer constant: registered here, one-hot, so the
-        # lanes' selects fan out from a register beside them, not from the descriptor
-        sel = Signal(len(self.las))
-        m.d.sync += sel.eq(1 << self.sel)
+        # the element width in use, a layer constant: each lane's select registers its own
+        # one-hot copy (LanePick), beside it, not one register for every lane
         for j in range(self.lanes):
-            lane = Signal(self.bits, name=f"lane{j}")
-            picked = [Mux(sel[i], la.lanes[j], 0) for i, la in enumerate(self.las)]
-            m.d.comb += lane.eq(functools.reduce(operator.or_, picked))
+            pick = LanePick(self.bits, len(self.las))
+            m.submodules[f"pick{j}"] = pick
+            m.d.comb += pick.sel.eq(self.sel)
+            m.d.comb += [pick.opts[i].eq(la.lanes[j]) for i, la in enumerate(self.las)]
+            lane = pick.out
             heads = []
             for h in range(2):
                 q = fifo.Storage(width=self.bits + 1, depth=half)

@@ -13,9 +13,14 @@ every shadow register of the bank, a net across the device (12.7 ns on a routed 
 engine), and the copy strobe every active register (one 14.7 ns net). Each field of a
 channel is a module too (:class:`ParamField`) that registers the channel's copy strobe
 again: one channel's strobe into all its fields' active registers, spread beside the
-epilogue's selects of each field, was a 13.3 ns net (session 12). A write lands one cycle
-after it is offered; the loader reports the shadow full several cycles after its last
-write, and a write offered the cycle after ``copy`` does not reach that copy.
+epilogue's selects of each field, was a 13.3 ns net (session 12). A write's field enable
+is a flip-flop at both ends of its way to the field: decoded and registered in the
+channel, registered again in the field, beside the shadow it loads (the decode into 40
+shadow enables across the device was the routed critical path, 11.4 ns, and the latest
+1,341 of the engine's 3,927 endpoints late at 150 MHz, session 13). A write lands three
+cycles after it is offered; the loader reports the shadow full several cycles after its
+last write, and a write offered on the cycle of ``copy`` or later does not reach that
+copy.
 """
 
 from __future__ import annotations
@@ -77,22 +82,26 @@ class ParamChannel(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         en, field = Signal(name="wen"), Signal.like(self.w_field, name="wfield")
-        wd = Signal(self.wide, name="wdata", reset_less=True)
+        wd = [Signal(self.wide, name=f"wdata{k}", reset_less=True) for k in range(3)]
         copy = Signal(name="copy_r")
         m.d.sync += [en.eq(self.w_en & (self.w_chan == self.chan)), field.eq(self.w_field),
-                     wd.eq(self.w_data), copy.eq(self.copy)]
+                     wd[0].eq(self.w_data), wd[1].eq(wd[0]), wd[2].eq(wd[1]),
+                     copy.eq(self.copy)]
         for f, (name, bits) in enumerate(self.fields):
             pf = ParamField(bits)
             m.submodules[f"f_{name}"] = pf
-            m.d.comb += [pf.w_en.eq(en & (field == f)), pf.w_data.eq(wd[:bits]),
+            fen = Signal(name=f"fen_{name}")  # the field's decoded enable, a flip-flop
+            m.d.sync += fen.eq(en & (field == f))
+            m.d.comb += [pf.w_en.eq(fen), pf.w_data.eq(wd[2][:bits]),
                          pf.copy.eq(copy), getattr(self, name).eq(pf.value)]
         return m
 
 
 class ParamField(wiring.Component):
-    """One field of one channel: its shadow register (written on ``w_en``) and active
-    register (the shadow, a cycle after ``copy``: the strobe is registered here, so each
-    field's copy enable is its own flip-flop beside it)."""
+    """One field of one channel: its shadow register (written a cycle after ``w_en``, with
+    the ``w_data`` of that cycle) and active register (the shadow, a cycle after ``copy``):
+    both strobes are registered here, so each field's enables are its own flip-flops
+    beside it."""
 
     def __init__(self, bits: int) -> None:
         check_int("ParamField", "bits", bits, 1, 64)
@@ -106,9 +115,9 @@ class ParamField(wiring.Component):
         # reaches far fewer flip-flops (docs/ARCHITECTURE.md "Timing")
         sh = Signal(signed(self.bits), name="sh", reset_less=True)
         act = Signal(signed(self.bits), name="act", reset_less=True)
-        copy = Signal(name="copy_f")
-        m.d.sync += copy.eq(self.copy)
-        with m.If(self.w_en):
+        copy, wen = Signal(name="copy_f"), Signal(name="wen_f")
+        m.d.sync += [copy.eq(self.copy), wen.eq(self.w_en)]
+        with m.If(wen):
             m.d.sync += sh.eq(self.w_data)
         with m.If(copy):
             m.d.sync += act.eq(sh)

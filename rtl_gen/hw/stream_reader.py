@@ -10,13 +10,16 @@ registers, and the memory port's ``stall`` moves only that buffer's pointers (``
 never wait for acks: up to ``depth``
 entries are outstanding or queued (one more waits in the output register), and no request
 is accepted beyond that, so the response FIFO never overflows whatever the consumer does. Entries (tag, skip) queue at
-accept, data at ack; the output pairs the head entry with the head data word.
+accept, data a cycle after ack: the ack and ``dat_r`` are registered here before the word
+queue (the arbiter's registers sit by the memory port, and the ack into the queue's
+level and LUT RAM write port crossed the device, session 13). The output pairs the head
+entry with the head data word.
 
-Latency: a read's entry is ``valid`` two cycles after its ack (memory latency ``L`` plus 3
-from accept), a skip's two cycles after accept: the output (``valid``, ``data``, ``tag``,
-``skip``) is a register in front of the queues' LUT RAM heads. An entry occupies its credit
-from the cycle after accept to the cycle it enters the output register, so a ready consumer
-and a stall-free memory see one entry per cycle when ``depth >= L + 3``.
+Latency: a read's entry is ``valid`` three cycles after its ack (memory latency ``L`` plus
+4 from accept), a skip's two cycles after accept: the output (``valid``, ``data``,
+``tag``, ``skip``) is a register in front of the queues' LUT RAM heads. An entry occupies
+its credit from the cycle after accept to the cycle it enters the output register, so a
+ready consumer and a stall-free memory see one entry per cycle when ``depth >= L + 4``.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class StreamReader(wiring.Component):
         # read data, written on ack; never more words than entries, so never refuses one
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
         accept, took, ack, pop, head_valid = (Signal() for _ in range(5))
+        ack_r, dat_r = Signal(), Signal(self.data_bits, reset_less=True)
+        m.d.sync += [ack_r.eq(ack), dat_r.eq(bus.dat_r)]
         # reads taken, not yet acknowledged: "any" is a flip-flop kept in step with the
         # count (no compare in front of the word queue's write); never more than ``depth``
         # (the entries' credits), so every taken read is counted
@@ -77,7 +82,7 @@ class StreamReader(wiring.Component):
             took.eq(bus.stb & ~bus.stall),
             ack.eq(pend.do_read),
             entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
-            words.w_en.eq(ack), words.w_data.eq(bus.dat_r),
+            words.w_en.eq(ack_r), words.w_data.eq(dat_r),
             head_valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
             pop.eq(head_valid & (~self.valid | self.ready)),
             entries.r_en.eq(pop), words.r_en.eq(pop & ~head_skip),
