@@ -340,7 +340,6 @@ def test_nextpnr_arguments_for_placement_only_and_the_router():
     args = nextpnr_args(t, 150.0, router="router2")
     assert args[args.index("--router") + 1] == "router2"
     assert "--speed" not in args  # nextpnr's default grade, 6
-    assert args[args.index("--lpf") + 1] == "wrapper.lpf" and "--lpf" not in ice
     assert "--detailed-timing-report" not in args
     assert "--detailed-timing-report" in nextpnr_args(t, 150.0, detailed=True)
     args = nextpnr_args(t, 150.0, speed=8)

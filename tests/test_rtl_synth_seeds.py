@@ -16,7 +16,6 @@ SPEED = {1: 80.0, 2: 95.5, 3: 91.0, 4: 95.5}
 
 def _route(folder, seed):
     assert json.loads((folder / "netlist.json").read_text()) == {"n": 1}
-    assert (folder / "wrapper.lpf").read_text() == "LOCATE\n"
     (folder / "nextpnr.json").write_text(json.dumps({"fmax": SPEED[seed], "seed": seed}))
     (folder / "nextpnr.log").write_text(f"log of seed {seed}\n")
     return f"log of seed {seed}\n"
@@ -30,7 +29,6 @@ def _fmax(folder, log):
 @pytest.fixture
 def work(tmp_path):
     (tmp_path / "netlist.json").write_text(json.dumps({"n": 1}))
-    (tmp_path / "wrapper.lpf").write_text("LOCATE\n")
     return tmp_path
 
 
@@ -43,7 +41,7 @@ def test_the_fastest_seed_is_kept_and_every_seed_reported(work):
     for s in SPEED:
         d = work / f"seed{s}"
         assert json.loads((d / "nextpnr.json").read_text())["seed"] == s
-        assert not (d / "netlist.json").exists() and not (d / "wrapper.lpf").exists()
+        assert not (d / "netlist.json").exists()
 
 
 def test_one_seed_routes_in_the_work_folder(work):

@@ -65,8 +65,7 @@ def test_ecp5_datapath_synthesizes_fits_and_reports(built):
     assert d["mac_module"] == f"{top}.mac" and 5 < d["lut4_per_mac"] <= 8
     assert d["fps"]["compute_bound"]["fps"] >= d["fps"]["port_bound"]["fps"] > 0
     assert {r["module"] for r in res["components"]} >= {top, f"{top}.mac", f"{top}.accu"}
-    for f in ("yosys.log", "nextpnr.log", "stat.json", "nextpnr.json", "wrapper.v",
-              "wrapper.lpf"):
+    for f in ("yosys.log", "nextpnr.log", "stat.json", "nextpnr.json", "wrapper.v"):
         assert (out / f).is_file(), f
     rep = json.loads((built / "report.json").read_text())
     assert rep["synthesis"]["ecp5-25k"]["nextpnr"]["fmax_mhz"] == res["nextpnr"]["fmax_mhz"]

@@ -28,7 +28,6 @@ from n2uq_hw.fsutil import atomic_folder
 from rtl_gen.hw.and_sums import uses_ecp5_cells
 from rtl_gen.synth import derive, parse, runner
 from rtl_gen.synth.estimate import estimate
-from rtl_gen.synth.pins import wrapper_lpf
 from rtl_gen.synth.report import memory_note, merge, write_atomic
 from rtl_gen.synth.seeds import run_seeds, seed_list
 from rtl_gen.synth.targets import TARGETS, Target, target
@@ -144,9 +143,6 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                 shutil.copyfile(f, tmp / f.name)
             (tmp / "wrapper.v").write_text(wrapper_verilog(top, ports, pins,
                                                             global_reset=t.family == "ecp5"))
-            if t.family == "ecp5":
-                (tmp / "wrapper.lpf").write_text(wrapper_lpf(t.chip, t.package, pins.in_pins,
-                                                             pins.out_pins))
             script = runner.yosys_script(t, [f.name for f in sources] + ["wrapper.v"], top,
                                          nodsp=use_nodsp, flatten=flatten)
             (tmp / "synth.ys").write_text(script.replace("; ", "\n") + "\n")

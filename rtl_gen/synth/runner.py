@@ -100,14 +100,11 @@ def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
                  detailed: bool = False) -> list[str]:
     """``route=False``: stop after placement (Fmax is then nextpnr's post-placement
     estimate); ``router``: nextpnr's router (default: the target's, :attr:`Target.router`);
-    ``speed``: the ECP5 speed grade (nextpnr's default, 6, the slowest, when None). On ECP5
-    the wrapper's pins are located by ``wrapper.lpf`` (:mod:`rtl_gen.synth.pins`).
+    ``speed``: the ECP5 speed grade (nextpnr's default, 6, the slowest, when None).
     ``detailed``: every timing endpoint's arrival in the report (``bench/long_nets.py``)."""
     args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
             "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
             "--seed", str(seed), "--timing-allow-fail", "-q", "--router", router or t.router]
-    if t.family == "ecp5":
-        args += ["--lpf", "wrapper.lpf"]
     if detailed:
         args.append("--detailed-timing-report")
     if speed is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from n2uq_hw.errors import fail
 
 #: the files nextpnr reads from its folder
-INPUTS = ("netlist.json", "wrapper.lpf")
+INPUTS = ("netlist.json",)
 
 
 def seed_list(seed: int, count: int) -> list[int]:

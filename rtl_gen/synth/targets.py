@@ -28,7 +28,6 @@ class Target:
     dsp: int
     pins: int
     spram: int = 0  # iCE40 UltraPlus 256-Kbit single-port RAMs
-    chip: str = ""  # ECP5: the part's name in Project Trellis's database (wrapper pins)
 
     @property
     def router(self) -> str:
@@ -47,9 +46,9 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "ecp5-85k": Target("ecp5-85k", "ecp5", "--85k", "CABGA381", lut4=83640, ff=83640,
-                       bram=208, bram_bits=18432, bram_max_width=36, dsp=156, pins=197, chip="LFE5U-85F"),
+                       bram=208, bram_bits=18432, bram_max_width=36, dsp=156, pins=197),
     "ecp5-25k": Target("ecp5-25k", "ecp5", "--25k", "CABGA256", lut4=24288, ff=24288,
-                       bram=56, bram_bits=18432, bram_max_width=36, dsp=28, pins=197, chip="LFE5U-25F"),
+                       bram=56, bram_bits=18432, bram_max_width=36, dsp=28, pins=197),
     "ice40-up5k": Target("ice40-up5k", "ice40", "--up5k", "sg48", lut4=5280, ff=5280,
                          bram=30, bram_bits=4096, bram_max_width=16, dsp=8, pins=39, spram=4),
     "ice40-hx8k": Target("ice40-hx8k", "ice40", "--hx8k", "ct256", lut4=7680, ff=7680,
