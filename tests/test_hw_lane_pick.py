@@ -8,10 +8,10 @@ from hw_sim import run_sim
 from rtl_gen.hw.lane_pick import LanePick
 
 
-@pytest.mark.parametrize("n", [1, 2, 4])
-def test_out_is_the_option_named_a_cycle_earlier(n):
-    width = 9
-    dut = LanePick(width, n)
+@pytest.mark.parametrize("widths", [(9,), (2, 9), (2, 8, 16, 32)])
+def test_out_is_the_option_named_a_cycle_earlier(widths):
+    n = len(widths)
+    dut = LanePick(widths)
     rng = np.random.default_rng(n)
     errors = []
 
@@ -19,10 +19,10 @@ def test_out_is_the_option_named_a_cycle_earlier(n):
         prev = None
         for _ in range(60):
             s = int(rng.integers(n))
-            opts = [int(v) for v in rng.integers(0, 1 << width, n)]
+            opts = [int(rng.integers(0, 1 << w)) for w in widths]
             ctx.set(dut.sel, s)
             for i, v in enumerate(opts):
-                ctx.set(dut.opts[i], v)
+                ctx.set(getattr(dut, f"opt{i}"), v)
             if prev is not None and ctx.get(dut.out) != opts[prev]:
                 errors.append((prev, opts, ctx.get(dut.out)))
             prev = s
@@ -32,7 +32,8 @@ def test_out_is_the_option_named_a_cycle_earlier(n):
     assert errors == []
 
 
-@pytest.mark.parametrize(("args", "msg"), [((0, 2), "width"), ((8, 0), "n"), ((8, 65), "n")])
-def test_bad_parameters(args, msg):
+@pytest.mark.parametrize(("widths", "msg"), [((), "n"), ((8, 0), "width of option 1"),
+                                             ((8,) * 65, "n")])
+def test_bad_parameters(widths, msg):
     with pytest.raises(ValueError, match=msg):
-        LanePick(*args)
+        LanePick(widths)

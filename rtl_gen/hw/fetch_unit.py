@@ -130,10 +130,11 @@ class FetchUnit(wiring.Component):
         # the element width in use, a layer constant: each lane's select registers its own
         # one-hot copy (LanePick), beside it, not one register for every lane
         for j in range(self.lanes):
-            pick = LanePick(self.bits, len(self.las))
+            pick = LanePick(self.in_bits)
             m.submodules[f"pick{j}"] = pick
             m.d.comb += pick.sel.eq(self.sel)
-            m.d.comb += [pick.opts[i].eq(la.lanes[j]) for i, la in enumerate(self.las)]
+            m.d.comb += [getattr(pick, f"opt{i}").eq(la.lanes[j])
+                         for i, la in enumerate(self.las)]
             lane = pick.out
             heads = []
             for h in range(2):

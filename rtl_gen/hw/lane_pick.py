@@ -15,26 +15,33 @@ import functools
 import operator
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw.common import check_ints
 
 
 class LanePick(wiring.Component):
-    """``out`` = ``opts[s]`` for the ``sel`` ``s`` of the previous cycle (``opts`` live,
-    ``sel`` a layer constant held a cycle ahead)."""
+    """``out`` = option ``s`` (``opt0``, ``opt1``, ...: ``widths[i]`` bits each, zero
+    extended) for the ``sel`` ``s`` of the previous cycle (options live, ``sel`` a layer
+    constant held a cycle ahead). Each option keeps its own width at the port, so the
+    select of a bit only ORs the options that have it (with the hierarchy kept, Yosys
+    cannot see zeros across a module boundary)."""
 
-    def __init__(self, width: int, n: int) -> None:
-        check_ints("LanePick", width=(width, 1, 4096), n=(n, 1, 64))
-        self.width, self.n = width, n
-        super().__init__({"opts": In(data.ArrayLayout(width, n)), "sel": In(range(n)),
-                          "out": Out(width)})
+    def __init__(self, widths: tuple[int, ...]) -> None:
+        check_ints("LanePick", n=(len(widths), 1, 64))
+        for i, w in enumerate(widths):
+            check_ints("LanePick", **{f"width of option {i}": (w, 1, 4096)})
+        self.widths = tuple(widths)
+        sig = {f"opt{i}": In(w) for i, w in enumerate(self.widths)}
+        super().__init__({**sig, "sel": In(range(len(self.widths))),
+                          "out": Out(max(self.widths))})
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        one_hot = Signal(self.n, name="sel1h")
+        n = len(self.widths)
+        one_hot = Signal(n, name="sel1h")
         m.d.sync += one_hot.eq(1 << self.sel)
-        picked = [Mux(one_hot[i], self.opts[i], 0) for i in range(self.n)]
+        picked = [Mux(one_hot[i], getattr(self, f"opt{i}"), 0) for i in range(n)]
         m.d.comb += self.out.eq(functools.reduce(operator.or_, picked))
         return m
