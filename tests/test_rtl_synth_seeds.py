@@ -64,3 +64,15 @@ def test_seed_counts():
     assert seed_list(5, 3) == [5, 6, 7]
     with pytest.raises(N2UQError, match="--seeds must be at least 1, not 0"):
         seed_list(1, 0)
+
+
+def test_a_failed_run_keeps_every_seeds_log(tmp_path):
+    from rtl_gen.synth.cli import _save_failed_log
+
+    (tmp_path / "yosys.log").write_text("yosys\n")
+    for s in (1, 2):
+        (tmp_path / f"seed{s}").mkdir()
+        (tmp_path / f"seed{s}" / "nextpnr.log").write_text(f"seed {s}\n")
+    out = tmp_path / "failed.log"
+    assert _save_failed_log(tmp_path, out)
+    assert out.read_text() == "yosys\nseed 1\nseed 2\n"

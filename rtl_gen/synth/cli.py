@@ -202,6 +202,7 @@ def _save_failed_log(work: Path, failed_log: Path) -> bool:
     """Keep the tools' logs, Yosys's then nextpnr's (the work folder itself is removed): a
     place and route that fails or times out still leaves Yosys's resource statistics."""
     logs = [work / n for n in ("yosys.log", "nextpnr.log") if (work / n).is_file()]
+    logs += sorted(work.glob("seed*/nextpnr.log"))  # --seeds: each seed's own
     if not logs:
         return False
     write_atomic(failed_log, b"".join(p.read_bytes() for p in logs))
