@@ -21,9 +21,9 @@ def _route(folder, seed):
     return f"log of seed {seed}\n"
 
 
-def _fmax(folder, log):
+def _measure(folder, log):
     assert log == (folder / "nextpnr.log").read_text()
-    return json.loads((folder / "nextpnr.json").read_text())["fmax"]
+    return {"fmax_mhz": json.loads((folder / "nextpnr.json").read_text())["fmax"]}
 
 
 @pytest.fixture
@@ -33,11 +33,11 @@ def work(tmp_path):
 
 
 def test_the_fastest_seed_is_kept_and_every_seed_reported(work):
-    best, log, speeds = run_seeds(work, [1, 2, 3, 4], _route, _fmax, jobs=2)
+    best, reports = run_seeds(work, [1, 2, 3, 4], _route, _measure, jobs=2)
+    speeds = {s: r["fmax_mhz"] for s, r in reports.items()}
     assert speeds == SPEED and best == 2  # 2 and 4 tie: the lower seed
-    assert log == "log of seed 2\n"
     assert json.loads((work / "nextpnr.json").read_text())["seed"] == 2
-    assert (work / "nextpnr.log").read_text() == log
+    assert (work / "nextpnr.log").read_text() == "log of seed 2\n"
     for s in SPEED:
         d = work / f"seed{s}"
         assert json.loads((d / "nextpnr.json").read_text())["seed"] == s
@@ -45,7 +45,8 @@ def test_the_fastest_seed_is_kept_and_every_seed_reported(work):
 
 
 def test_one_seed_routes_in_the_work_folder(work):
-    assert run_seeds(work, [3], _route, _fmax) == (3, "log of seed 3\n", {3: 91.0})
+    assert run_seeds(work, [3], _route, _measure) == (3, {3: {"fmax_mhz": 91.0}})
+    assert (work / "nextpnr.log").read_text() == "log of seed 3\n"
     assert not list(work.glob("seed*"))
 
 
@@ -56,7 +57,7 @@ def test_a_failing_seed_fails_the_run_and_leaves_no_input_copies(work):
         return _route(folder, seed)
 
     with pytest.raises(N2UQError, match="nextpnr failed"):
-        run_seeds(work, [1, 2], route, _fmax)
+        run_seeds(work, [1, 2], route, _measure)
     assert not list(work.glob("seed*/netlist.json"))
 
 

@@ -29,9 +29,8 @@ class LanePick(wiring.Component):
     cannot see zeros across a module boundary)."""
 
     def __init__(self, widths: tuple[int, ...]) -> None:
-        check_ints("LanePick", n=(len(widths), 1, 64))
-        for i, w in enumerate(widths):
-            check_ints("LanePick", **{f"width of option {i}": (w, 1, 4096)})
+        check_ints("LanePick", n=(len(widths), 1, 64),
+                   **{f"width of option {i}": (w, 1, 4096) for i, w in enumerate(widths)})
         self.widths = tuple(widths)
         sig = {f"opt{i}": In(w) for i, w in enumerate(self.widths)}
         super().__init__({**sig, "sel": In(range(len(self.widths))),

@@ -57,15 +57,16 @@ class StreamReader(wiring.Component):
         # every accepted entry, (tag, skip), until delivered: its level is the credit count
         m.submodules.entries = entries = fifo.SyncFIFO(width=self.tag_bits + 1,
                                                        depth=self.depth)
-        # read data, written on ack; never more words than entries, so never refuses one
+        # read data, written a cycle after ack; never more words than entries, so never
+        # refuses one
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
-        accept, took, ack, pop, head_valid = (Signal() for _ in range(5))
-        ack_r, dat_r = Signal(), Signal(self.data_bits, reset_less=True)
-        m.d.sync += [ack_r.eq(ack), dat_r.eq(bus.dat_r)]
+        accept, took, pop, head_valid = (Signal() for _ in range(4))
         # reads taken, not yet acknowledged: "any" is a flip-flop kept in step with the
         # count (no compare in front of the word queue's write); never more than ``depth``
         # (the entries' credits), so every taken read is counted
         pend = fifo.Counted(m, self.depth, took, bus.ack)
+        ack_r, dat_r = Signal(), Signal(self.data_bits, reset_less=True)
+        m.d.sync += [ack_r.eq(pend.do_read), dat_r.eq(bus.dat_r)]
         outstanding = pend.nonempty
         # the accepted reads' addresses until the memory takes them (their entries are
         # queued already, so the credits cover them)
@@ -80,7 +81,6 @@ class StreamReader(wiring.Component):
             self.a_ready.eq(entries.w_rdy & (self.a_skip | req.in_ready)),
             accept.eq(self.a_valid & self.a_ready),
             took.eq(bus.stb & ~bus.stall),
-            ack.eq(pend.do_read),
             entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
             words.w_en.eq(ack_r), words.w_data.eq(dat_r),
             head_valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),

@@ -165,12 +165,12 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
             order = seed_list(seed, seeds)
             _say(f"[synth] {t.nextpnr} at {clock:g} MHz" + (
                 f", seeds {order[0]}-{order[-1]} side by side" if seeds > 1 else ""))
-            seed, log, by_seed = run_seeds(
+            seed, reports = run_seeds(
                 tmp, order,
                 lambda d, s: runner.run_nextpnr(t, d, clock, s, timeout, route, router, speed,
                                                 detailed),
-                lambda d, lg: parse.nextpnr_report(d / "nextpnr.json", inst, lg)["fmax_mhz"])
-            pnr = {**parse.nextpnr_report(tmp / "nextpnr.json", inst, log), "routed": route}
+                lambda d, lg: parse.nextpnr_report(d / "nextpnr.json", inst, lg))
+            pnr = {**reports[seed], "routed": route}
             t2 = time.perf_counter()
             if not keep_netlist:
                 (tmp / "netlist.json").unlink()
@@ -180,7 +180,7 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
             res["yosys"]["dsp_registers_absorbed"] = dsp_regs
             res["nextpnr"]["router"] = router or t.router
             if seeds > 1:
-                res["nextpnr"]["seeds"] = {str(s): f for s, f in by_seed.items()}
+                res["nextpnr"]["seeds"] = {str(s): r["fmax_mhz"] for s, r in reports.items()}
             if t.family == "ecp5":
                 res["nextpnr"]["speed"] = speed or runner.SPEED_GRADES[0]
             if fit is not None:

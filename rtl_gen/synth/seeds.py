@@ -17,9 +17,6 @@ from pathlib import Path
 
 from n2uq_hw.errors import fail
 
-#: the files nextpnr reads from its folder
-INPUTS = ("netlist.json",)
-
 
 def seed_list(seed: int, count: int) -> list[int]:
     """Seeds ``seed .. seed + count - 1``; one clear error for a count below 1."""
@@ -29,35 +26,30 @@ def seed_list(seed: int, count: int) -> list[int]:
 
 
 def run_seeds(work: Path, seeds: list[int], route: Callable[[Path, int], str],
-              fmax: Callable[[Path, str], float], jobs: int | None = None
-              ) -> tuple[int, str, dict[int, float]]:
+              measure: Callable[[Path, str], dict], jobs: int | None = None
+              ) -> tuple[int, dict[int, dict]]:
     """Run ``route(folder, seed)`` (returns nextpnr's log) for each seed, ``jobs`` at a
-    time (default: the machine's cores), each in ``work/seedN`` with copies of the inputs;
-    ``fmax(folder, log)`` reads a finished route's Fmax. The fastest route's
-    ``nextpnr.json`` and ``nextpnr.log`` become ``work``'s (ties: the lower seed); each
-    seed's folder keeps its own report and log. Returns (its seed, its log, Fmax by seed).
-    One seed runs in ``work`` itself."""
+    time (default: the machine's cores), each in ``work/seedN`` with a copy of
+    ``netlist.json``; ``measure(folder, log)`` reads a finished route's report (a dict
+    with ``fmax_mhz``). The fastest route's ``nextpnr.json`` and ``nextpnr.log`` become
+    ``work``'s (ties: the lower seed); each seed's folder keeps its own report and log.
+    Returns (its seed, the reports by seed). One seed runs in ``work`` itself."""
     if len(seeds) == 1:
-        log = route(work, seeds[0])
-        return seeds[0], log, {seeds[0]: fmax(work, log)}
+        return seeds[0], {seeds[0]: measure(work, route(work, seeds[0]))}
     folders = {}
     for s in seeds:
-        d = work / f"seed{s}"
-        d.mkdir()
-        for name in INPUTS:
-            if (work / name).is_file():
-                shutil.copyfile(work / name, d / name)
-        folders[s] = d
+        folders[s] = work / f"seed{s}"
+        folders[s].mkdir()
+        shutil.copyfile(work / "netlist.json", folders[s] / "netlist.json")
     workers = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             logs = dict(zip(seeds, pool.map(lambda s: route(folders[s], s), seeds)))
     finally:
         for d in folders.values():
-            for name in INPUTS:
-                (d / name).unlink(missing_ok=True)
-    speeds = {s: fmax(folders[s], logs[s]) for s in seeds}
-    best = max(seeds, key=lambda s: (speeds[s], -s))
+            (d / "netlist.json").unlink(missing_ok=True)
+    reports = {s: measure(folders[s], logs[s]) for s in seeds}
+    best = max(seeds, key=lambda s: (reports[s]["fmax_mhz"], -s))
     for name in ("nextpnr.json", "nextpnr.log"):
         shutil.copyfile(folders[best] / name, work / name)
-    return best, logs[best], speeds
+    return best, reports
