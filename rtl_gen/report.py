@@ -44,7 +44,8 @@ def markdown(rep: dict) -> str:
         f"# Build report: {rep['model']}", "",
         (f"Engine: target `{e['target']}`, PE {e['pe']} x SIMD {e['simd']}, "
         f"{e['a_bits']}-bit x {e['w_bits']}-bit MACs, {e['mem_bits']}-bit memory port, "
-        f"clock {e['clock_mhz']} MHz (estimate until synthesis)."), "",
+        f"clock {e['clock_mhz']} MHz (the target's clock goal, which the frame rate below "
+         "assumes; `python -m rtl_gen synth` measures the routed Fmax)."), "",
         f"Weights and calibration: {rep['source'].get('weights_from', '?')}.", "",
         "| total | value |", "| --- | --- |",
         f"| MACs | {_fmt(s['macs'])} |",

@@ -13,7 +13,7 @@ from n2uq_hw.errors import N2UQError
 from rtl_gen.__main__ import main
 from rtl_gen.hw.mac_array import MacArray
 from rtl_gen.synth import derive, parse, report
-from rtl_gen.synth.estimate import estimate, shortfalls
+from rtl_gen.synth.estimate import clock_estimate, estimate, shortfalls
 from rtl_gen.synth.targets import TARGETS
 from rtl_gen.synth.wrapper import module_ports, plan, verilog_name, wrapper_verilog
 
@@ -267,8 +267,36 @@ def test_fit_picks_the_largest_array_that_fits_by_estimate(built):
     assert all(c["lut4"] <= 0.85 * t.lut4 for c in ok)
     bigger = [c for c in f["candidates"] if c["pe"] * c["simd"] > f["pe"] * f["simd"]]
     assert all(not c["fits"] for c in bigger)
-    with pytest.raises(N2UQError, match="no PE x SIMD fits"):
+    with pytest.raises(N2UQError, match=r"no PE x SIMD fits .* 5000 MHz by estimate; the "
+                       r"fastest shape that fits is estimated at [0-9.]+ MHz"):
         choose(built, rep, t, clock=5000.0, margin=0.15, nodsp=None, engine=False)
+
+
+def test_fit_asks_a_whole_engine_for_a_clock_its_routes_reach(built):
+    """The estimate's clock for a whole engine is the routed one (docs/BENCHMARKS.md): 150
+    MHz at speed grade 6 is not promised, a faster grade raises the estimate."""
+    from rtl_gen.synth.fit import choose
+
+    rep = json.loads((built / "report.json").read_text())
+    t = TARGETS["ecp5-85k"]
+    with pytest.raises(N2UQError, match="no PE x SIMD fits ecp5-85k .* at 150 MHz"):
+        choose(built, rep, t, clock=150.0, margin=0.15, nodsp=None, engine=True)
+    slow = choose(built, rep, t, clock=60.0, margin=0.15, nodsp=None, engine=True)
+    fast = choose(built, rep, t, clock=60.0, margin=0.15, nodsp=None, engine=True, speed=8)
+    assert slow["estimate"]["fmax_mhz"] >= 60 and fast["estimate"]["fmax_mhz"] >= 60
+    assert fast["pe"] * fast["simd"] > slow["pe"] * slow["simd"]  # grade 8 affords more
+
+
+def test_clock_estimate_by_design_grade_and_utilisation():
+    t = TARGETS["ecp5-85k"]
+    light = clock_estimate(t, 0.2, engine=True)
+    assert light < clock_estimate(t, 0.2, engine=False)  # control paths, not the datapath
+    assert light == clock_estimate(t, 0.2, engine=True, speed=7) < \
+        clock_estimate(t, 0.2, engine=True, speed=8)  # grade 7: no gain measured
+    assert clock_estimate(t, 0.5, engine=True) < light == clock_estimate(t, 0.1, engine=True)
+    assert clock_estimate(t, 5.0, engine=True) > 0
+    ice = TARGETS["ice40-up5k"]
+    assert clock_estimate(ice, 0.2, engine=False) < clock_estimate(t, 0.2, engine=False)
 
 
 def _ff(d, q, clk=1, lsr=2):

@@ -44,10 +44,22 @@ COEF: dict[str, dict[str, tuple[float, float]]] = {
 }
 #: nextpnr's LUT4 (TRELLIS_COMB / ICESTORM_LC) over Yosys's LUT4 equivalents.
 PACK = {"ecp5": 1.06, "ice40": 1.25}
-#: Fmax of the pipelined datapath when the device is lightly used (MHz), and the
-#: utilisation above which routing congestion starts to lower it.
-FMAX = {"ecp5": 190.0, "ice40": 60.0}
-CONGESTION = 0.6
+#: Routed Fmax (MHz) at the family's slowest speed grade on a lightly used device.
+#: "datapath": the datapath or one of its units synthesized alone (on the ECP5-85K its
+#: units route at 154-161 MHz, docs/SYNTH.md); "engine": a whole engine with its control,
+#: fetch and memory paths (ECP5-85K, grade 6: the 4 x 8 diagnostic engine's routes of
+#: sessions 10-13 lie at 68-98 MHz by netlist and seed, median 86.5; docs/BENCHMARKS.md
+#: "Fmax"). No whole engine fits an iCE40 part: its engine figure keeps the ECP5 ratio.
+FMAX = {"ecp5": {"datapath": 155.0, "engine": 85.0},
+        "ice40": {"datapath": 60.0, "engine": 33.0}}
+#: ECP5 speed grade -> Fmax over grade 6: the same netlist and seed routed at each grade,
+#: three pairs at grade 8 (1.26, 1.20, 1.15), two at grade 7 (0.94, 1.07: no gain beyond
+#: the seed's spread; docs/BENCHMARKS.md "Fmax, session 14").
+SPEED = {6: 1.0, 7: 1.0, 8: 1.20}
+#: Above ``LIGHT`` utilisation Fmax falls by ``SLOPE`` of itself per unit of utilisation:
+#: the line through the 4 x 8 engine (about 24% of the ECP5-85K) and the 16 x 32 one
+#: (79%, placed at 42.5 MHz, session 9).
+LIGHT, SLOPE = 0.25, 0.85
 #: The engine around the datapath, (LUT4, FF) = c0 + c_pe * PE + c_simd * SIMD, from the
 #: Yosys run of the resnet18_w2a2 32 x 32 engine on ECP5 (bench/results/
 #: synth_resnet18_default.json): PE-wide parts (pool unit, residual fetch, row writers,
@@ -110,11 +122,11 @@ def buffers(t: Target, pe: int, simd: int, w_bits: int, mem_bits: int, wbuf_bits
 def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: dict, *,
              engine: bool = False, wbuf_bits: int = 0, abuf_bits: int = 0,
              mem_bits: int = 64, nodsp: bool | None = None,
-             epi_lanes: int | None = None) -> Estimate:
+             epi_lanes: int | None = None, speed: int | None = None) -> Estimate:
     """Resources of the datapath (and, with ``engine``, its buffers and an allowance for
     the rest of the engine) for ``pe`` x ``simd`` on ``t`` with an ``epi_lanes``-wide serial
     epilogue (None: PE lanes). ``nodsp`` None: hard multipliers when enough of them exist,
-    else soft ones."""
+    else soft ones. ``speed``: the ECP5 speed grade (None: the slowest, 6)."""
     c = COEF[t.family]
     w = widths
     acc, fx, mult, bias, par = w["acc"], w["fixed"], w["mult"], w["bias"], w["param"]
@@ -161,13 +173,20 @@ def estimate(t: Target, pe: int, simd: int, a_bits: int, w_bits: int, widths: di
                                      for k in (0, 1))
     lut = sum(v[0] for v in parts.values()) * PACK[t.family]
     ff = sum(v[1] for v in parts.values())
-    util = max(lut / t.lut4, ff / t.ff)
-    fmax = FMAX[t.family] * max(0.1, 1 - 0.5 * max(0.0, util - CONGESTION))
+    fmax = clock_estimate(t, max(lut / t.lut4, ff / t.ff), engine, speed)
     return Estimate(lut4=round(lut), ff=round(ff), bram=bufs["wbuf_bram"] + bufs["abuf_bram"],
                     dsp=0 if soft else dsp_need, spram=bufs["spram"], fmax_mhz=round(fmax, 1),
                     soft_multipliers=soft,
                     parts={k: {"lut4": round(v[0]), "ff": round(v[1])} for k, v in parts.items()}
                     | {"buffers": bufs})
+
+
+def clock_estimate(t: Target, util: float, engine: bool, speed: int | None = None) -> float:
+    """Routed Fmax (MHz) of a design using ``util`` of ``t``: a whole engine's (``engine``)
+    or the datapath's alone, at ECP5 speed grade ``speed`` (None: 6)."""
+    f = FMAX[t.family]["engine" if engine else "datapath"]
+    f *= SPEED[speed or 6] if t.family == "ecp5" else 1.0
+    return f * max(0.1, 1 - SLOPE * max(0.0, util - LIGHT))
 
 
 def shortfalls(e: Estimate, t: Target, margin: float) -> list[str]:

@@ -42,8 +42,9 @@ def _exact(graph, t: Target, pe: int, simd: int):
 
 
 def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
-           nodsp: bool | None, engine: bool) -> dict:
-    """The fit record: chosen shape, its estimate and the candidates considered."""
+           nodsp: bool | None, engine: bool, speed: int | None = None) -> dict:
+    """The fit record: chosen shape, its estimate and the candidates considered
+    (``speed``: the ECP5 speed grade the clock is estimated for; None: 6)."""
     from n2uq_hw.ir.graph import load_ir
     from rtl_gen.config import MAX_MACS, TARGETS, default_epi_lanes
 
@@ -51,7 +52,7 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
         fail(f"--margin must be in [0, 1), got {margin}")
     e = rep["engine"]
     base = TARGETS[t.name]
-    rough = []
+    rough, fastest = [], 0.0
     for pe in POWERS:
         for simd in POWERS:
             if pe * simd > MAX_MACS.get(t.name, 1 << 16):
@@ -61,12 +62,17 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
             est = estimate(t, pe, simd, e["a_bits"], e["w_bits"], rep["widths"], engine=engine,
                            wbuf_bits=rep["buffers"]["wbuf_bits"] * pe // e["pe"],
                            abuf_bits=base["abuf_bits"], mem_bits=base["mem_bits"], nodsp=nodsp,
-                           epi_lanes=default_epi_lanes(pe))
-            if not shortfalls(est, t, margin) and est.fmax_mhz >= clock:
+                           epi_lanes=default_epi_lanes(pe), speed=speed)
+            if shortfalls(est, t, margin):
+                continue
+            fastest = max(fastest, est.fmax_mhz)
+            if est.fmax_mhz >= clock:
                 rough.append((pe * simd, pe, simd))
     if not rough:
+        why = (f"; the fastest shape that fits is estimated at {fastest:g} MHz (pass a "
+               "--clock at or below it)" if fastest else "")
         fail(f"--fit: no PE x SIMD fits {t.name} with a {margin:.0%} margin at {clock:g} MHz "
-             "by estimate")
+             f"by estimate{why}")
     graph = load_ir(build / "ir")
     table = []
     for size in sorted({r[0] for r in rough}, reverse=True):
@@ -78,7 +84,7 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
             cfg, w, wbuf, cycles = ex
             est = estimate(t, pe, simd, cfg.a_bits, cfg.w_bits, w, engine=engine,
                            wbuf_bits=wbuf, abuf_bits=cfg.abuf_bits, mem_bits=cfg.mem_bits,
-                           nodsp=nodsp, epi_lanes=cfg.epi)
+                           nodsp=nodsp, epi_lanes=cfg.epi, speed=speed)
             over = shortfalls(est, t, margin)
             if est.fmax_mhz < clock:
                 over.append(f"Fmax {est.fmax_mhz:g} < {clock:g} MHz")
@@ -97,13 +103,14 @@ def choose(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
 
 
 def fit_and_rebuild(build: Path, rep: dict, t: Target, *, clock: float, margin: float,
-                    nodsp: bool | None) -> tuple[Path, dict, dict]:
+                    nodsp: bool | None, speed: int | None = None) -> tuple[Path, dict, dict]:
     """Choose a shape and remake the build with it into ``.NAME.fit`` beside ``build``;
     returns (that folder, its report, the fit record)."""
     from rtl_gen.build import build as run_build
 
     engine = (build / "rtl" / "engine.v").is_file()
-    fit = choose(build, rep, t, clock=clock, margin=margin, nodsp=nodsp, engine=engine)
+    fit = choose(build, rep, t, clock=clock, margin=margin, nodsp=nodsp, engine=engine,
+                 speed=speed)
     print(f"[fit] PE {fit['pe']} x SIMD {fit['simd']} by estimate: "
           f"{fit['estimate']['lut4']:,} LUT4, {fit['estimate']['ff']:,} FF, "
           f"{fit['estimate']['dsp']} DSP, {fit['estimate']['bram']} BRAM, "
