@@ -113,6 +113,9 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
                    abuf_bits=e["abuf_bits"], mem_bits=e["mem_bits"], nodsp=nodsp,
                    epi_lanes=e.get("epi_lanes"), speed=speed)
     use_nodsp = est.soft_multipliers if nodsp is None else nodsp
+    if est.fmax_mhz < clock:
+        _say(f"[synth] note: {clock:g} MHz requested; the estimate for this design is "
+             f"{est.fmax_mhz:g} MHz (from routed engines, docs/SYNTH.md)")
     out_dir = build / "synth" / t.name
     failed_log = build / "synth" / f"{t.name}.failed.log"
     t0 = time.perf_counter()

@@ -60,14 +60,16 @@ SPEED = {6: 1.0, 7: 1.0, 8: 1.20}
 #: the line through the 4 x 8 engine (about 24% of the ECP5-85K) and the 16 x 32 one
 #: (79%, placed at 42.5 MHz, session 9).
 LIGHT, SLOPE = 0.25, 0.85
-#: The engine around the datapath, (LUT4, FF) = c0 + c_pe * PE + c_simd * SIMD, from the
-#: Yosys run of the resnet18_w2a2 32 x 32 engine on ECP5 (bench/results/
-#: synth_resnet18_default.json): PE-wide parts (pool unit, residual fetch, row writers,
-#: output queue, parameter bank) 18,455 LUT4 / 30,609 FF; SIMD-wide parts (activation
-#: fetch with its lane assemblers, operand stage) 25,687 / 3,985; the rest (loader,
-#: arbiter, weight-buffer logic, descriptors and control) 10,455 / 4,216. iCE40: the same
-#: (no measurement of a whole engine fits one).
-ENGINE_REST = {"ecp5": {"c0": (10455.0, 4216.0), "pe": (577.0, 957.0), "simd": (803.0, 125.0)}}
+#: The engine around the datapath, (LUT4, FF) = c0 + c_pe * PE + c_simd * SIMD. Fitted to
+#: two whole engines placed on the ECP5-85K in session 14 (nextpnr's packed TRELLIS_COMB
+#: and FF, less this model's datapath): the 4 x 8 smallcnn engine, 19,346 / 19,608, and
+#: the 16 x 32 resnet18 one, 68,838 / 64,362 (docs/BENCHMARKS.md). Both have SIMD = 2 PE,
+#: so the PE : SIMD split keeps the ratio of session 3's 32 x 32 breakdown (PE-wide parts:
+#: pool unit, residual fetch, row writers, output queue, parameter bank; SIMD-wide: the
+#: activation fetch with its lane assemblers, the operand stage). iCE40: the same (no whole
+#: engine fits one).
+ENGINE_REST = {"ecp5": {"c0": (3884.0, 6153.0), "pe": (672.4, 1842.8),
+                        "simd": (935.7, 240.7)}}
 ENGINE_REST["ice40"] = ENGINE_REST["ecp5"]
 
 
