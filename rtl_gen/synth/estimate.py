@@ -54,7 +54,7 @@ FMAX = {"ecp5": {"datapath": 155.0, "engine": 85.0},
         "ice40": {"datapath": 60.0, "engine": 33.0}}
 #: ECP5 speed grade -> Fmax over grade 6: the same netlist and seed routed at each grade,
 #: three pairs at grade 8 (1.26, 1.20, 1.15), two at grade 7 (0.94, 1.07: no gain beyond
-#: the seed's spread; docs/BENCHMARKS.md "Fmax, session 14").
+#: the seed's spread; docs/BENCHMARKS.md "Session 14").
 SPEED = {6: 1.0, 7: 1.0, 8: 1.20}
 #: Above ``LIGHT`` utilisation Fmax falls by ``SLOPE`` of itself per unit of utilisation:
 #: the line through the 4 x 8 engine (about 24% of the ECP5-85K) and the 16 x 32 one
