@@ -81,13 +81,13 @@ def synthesize(t: Target, sources: list[str], top: str, cwd: Path, *, nodsp: boo
     """Run Yosys in ``cwd`` (``netlist.json``, ``stat.json``, the log ``yosys.log``): on
     ECP5 in stages of fresh processes (rtl_gen/synth/stages.py), on iCE40 in one. Returns
     the scripts run."""
-    log = cwd / "yosys.log"
-    log.unlink(missing_ok=True)
     if t.family != "ecp5":
         script = yosys_script(t, sources, top, nodsp=nodsp, flatten=flatten)
         run_yosys(script, cwd, timeout)
         return [script]
     read, synth = _synth(t, sources, top, nodsp, flatten)
+    log = cwd / "yosys.log"  # the stages' logs, one after another
+    log.unlink(missing_ok=True)
 
     def run(script: str, stage: str) -> None:
         run_yosys(script, cwd, timeout, log_name="yosys.stage.log", append_to=log,

@@ -74,14 +74,13 @@ def run_ecp5(synth: str, read: list[str], run: Callable[[str, str], None], cwd: 
     mods = design_modules(cwd / FRONT)
     for i, group in enumerate(batches(mods, batch)):
         keep = set(group)
-        others = " ".join(m for m in mods if m not in keep)
+        rest = [m for m in mods if m not in keep]
         steps = [ECP5_LIB, f"read_rtlil -nooverwrite {FRONT}"]
-        if others:
-            steps.append(f"setattr -mod -set blackbox 1 {others}")
+        if rest:
+            steps.append("setattr -mod -set blackbox 1 " + " ".join(rest))
         steps.append(f"{synth} -run map_luts:map_cells")
-        if others:
-            steps.append("setattr -mod -unset blackbox "
-                         + " ".join(f"={m}" for m in mods if m not in keep))
+        if rest:  # "=": a selection reaches blackboxes only with it
+            steps.append("setattr -mod -unset blackbox " + " ".join(f"={m}" for m in rest))
         steps.append(f"write_rtlil {FRONT}")
         scripts.append("; ".join(steps))
         run(scripts[-1], f"LUT mapping {i + 1}")
