@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     total = collections.Counter(component(r["cell"], a.depth) for r in eps)
     print("late endpoints by component (late / all): "
           + ", ".join(f"{k} {v}/{total[k]}" for k, v in by.most_common()))
+    cross = sum(component(r["driver"], a.depth) != component(r["cell"], a.depth) for r in late)
+    print(f"late endpoints whose last net comes from another component: {cross} of {len(late)}")
     print(f"{'ns':>6} {'fanout':>6}  endpoint <- last net's driver")
     for r in eps[:a.top]:
         print(f"{r['arrival']:6.2f} {r['fanout']:6d}  {r['cell']}.{r['port']} <- {r['driver']}")
