@@ -355,23 +355,37 @@ def test_multiplier_with_mismatched_neighbours_is_left_alone():
     assert json.dumps(n, sort_keys=True) == before
 
 
-def test_nextpnr_arguments_for_placement_only_and_the_router():
-    from rtl_gen.synth.runner import nextpnr_args
+def test_nextpnr_arguments_for_placement_only_the_router_and_the_placer():
+    from rtl_gen.synth.runner import Pnr, nextpnr_args
 
     t = TARGETS["ecp5-85k"]
     base = nextpnr_args(t, 150.0, 3)
     assert "--no-route" not in base and base[base.index("--router") + 1] == "router2"
+    assert base[base.index("--placer") + 1] == t.placer
     ice = nextpnr_args(TARGETS["ice40-up5k"], 48.0)
     assert ice[ice.index("--router") + 1] == "router1"
     assert base[base.index("--seed") + 1] == "3" and base[base.index("--freq") + 1] == "150"
-    assert nextpnr_args(t, 150.0, route=False)[-1] == "--no-route"
-    args = nextpnr_args(t, 150.0, router="router2")
-    assert args[args.index("--router") + 1] == "router2"
+    assert nextpnr_args(t, 150.0, pnr=Pnr(route=False))[-1] == "--no-route"
+    args = nextpnr_args(t, 150.0, pnr=Pnr(router="router1", placer="static"))
+    assert args[args.index("--router") + 1] == "router1"
+    assert args[args.index("--placer") + 1] == "static"
     assert "--speed" not in args  # nextpnr's default grade, 6
     assert "--detailed-timing-report" not in args
-    assert "--detailed-timing-report" in nextpnr_args(t, 150.0, detailed=True)
-    args = nextpnr_args(t, 150.0, speed=8)
+    assert "--detailed-timing-report" in nextpnr_args(t, 150.0, pnr=Pnr(detailed=True))
+    args = nextpnr_args(t, 150.0, pnr=Pnr(speed=8))
     assert args[args.index("--speed") + 1] == "8"
+
+
+def test_the_report_names_the_router_placer_and_grade_used():
+    from rtl_gen.synth.runner import Pnr
+
+    assert Pnr(placer="static", speed=8).settings(TARGETS["ecp5-85k"]) == {
+        "router": "router2", "placer": "static", "speed": 8}
+    assert Pnr().settings(TARGETS["ice40-up5k"]) == {"router": "router1", "placer": "heap"}
+    with pytest.raises(N2UQError, match="placer 'simplex' is not one of heap, static, sa"):
+        Pnr(placer="simplex")
+    with pytest.raises(N2UQError, match="router 'router3' is not one of router1, router2"):
+        Pnr(router="router3")
 
 
 @pytest.mark.parametrize(("name", "speed", "msg"), [

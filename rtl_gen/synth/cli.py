@@ -83,8 +83,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
                seed: int = 1, nodsp: bool | None = None, flatten: bool = False,
                keep_netlist: bool = False, mem_gbps: float | None = None,
                timeout: float | None = None, fit: dict | None = None,
-               route: bool = True, router: str | None = None,
-               speed: int | None = None, seeds: int = 1, detailed: bool = False) -> dict:
+               pnr: runner.Pnr = runner.DEFAULT_PNR, seeds: int = 1) -> dict:
     """One synthesis and its place and route (``seeds`` placer seeds from ``seed``, the
     fastest kept) of ``top`` on ``t``; the result merged into the build's report. Returns
     the result dict."""
@@ -111,7 +110,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     est = estimate(t, e["pe"], e["simd"], e["a_bits"], e["w_bits"], rep["widths"],
                    engine=top == "engine", wbuf_bits=rep["buffers"]["wbuf_bits"],
                    abuf_bits=e["abuf_bits"], mem_bits=e["mem_bits"], nodsp=nodsp,
-                   epi_lanes=e.get("epi_lanes"), speed=speed)
+                   epi_lanes=e.get("epi_lanes"), speed=pnr.speed)
     use_nodsp = est.soft_multipliers if nodsp is None else nodsp
     if est.fmax_mhz < clock:
         _say(f"[synth] note: {clock:g} MHz requested; the estimate for this design is "
@@ -123,7 +122,7 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
     try:
         res = _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log,
                    clock, seed, use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0,
-                   route, router, speed, seeds, detailed)
+                   pnr, seeds)
     except BaseException:
         if fresh and (build / "synth").is_dir() and not any((build / "synth").iterdir()):
             (build / "synth").rmdir()
@@ -137,8 +136,8 @@ def synthesize(build: Path, rep: dict, t: Target, top: str, vfile: Path, *, cloc
 
 
 def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_log, clock, seed,
-         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, route,
-         router, speed, seeds, detailed) -> dict:
+         use_nodsp, flatten, keep_netlist, mem_gbps, timeout, fit, t0, pnr,
+         seeds) -> dict:
     """The tool runs inside a temporary folder that becomes ``out_dir`` on success."""
     with atomic_folder(out_dir) as tmp:
         try:
@@ -172,26 +171,23 @@ def _run(build, rep, t, top, sources, text, ports, pins, est, out_dir, failed_lo
                 f", seeds {order[0]}-{order[-1]} side by side" if seeds > 1 else ""))
             seed, reports = run_seeds(
                 tmp, order,
-                lambda d, s: runner.run_nextpnr(t, d, clock, s, timeout, route, router, speed,
-                                                detailed),
+                lambda d, s: runner.run_nextpnr(t, d, clock, s, timeout, pnr),
                 lambda d, lg: parse.nextpnr_report(d / "nextpnr.json", inst, lg))
-            pnr = {**reports[seed], "routed": route}
+            placed = {**reports[seed], "routed": pnr.route}
             t2 = time.perf_counter()
             if not keep_netlist:
                 (tmp / "netlist.json").unlink()
-            res = _result(build, rep, t, top, mods, design, pnr, pins, est, clock, seed,
+            res = _result(build, rep, t, top, mods, design, placed, pins, est, clock, seed,
                           use_nodsp, flatten, mem_gbps, {"yosys_s": round(t1 - t0, 1),
                                                          "nextpnr_s": round(t2 - t1, 1)})
             res["yosys"]["dsp_registers_absorbed"] = dsp_regs
-            res["nextpnr"]["router"] = router or t.router
+            res["nextpnr"].update(pnr.settings(t))
             if seeds > 1:
                 res["nextpnr"]["seeds"] = {str(s): r["fmax_mhz"] for s, r in reports.items()}
-            if t.family == "ecp5":
-                res["nextpnr"]["speed"] = speed or runner.SPEED_GRADES[0]
             if fit is not None:
                 fit["used"] = {k: v["used"] / v["available"] for k, v in
-                               pnr["utilisation"].items() if v["available"]}
-                fit["confirmed"] = bool(pnr["fmax_mhz"] >= clock and all(
+                               placed["utilisation"].items() if v["available"]}
+                fit["confirmed"] = bool(placed["fmax_mhz"] >= clock and all(
                     fit["used"].get(k, 0) <= 1 - fit["margin"] for k in ("lut4", "ff", "bram",
                                                                           "dsp")))
                 res["fit"] = fit
@@ -293,8 +289,8 @@ def main(args: argparse.Namespace) -> int:
     nodsp = {"auto": None, "hard": False, "soft": True}[args.multipliers]
     run = {"clock": clock, "seed": args.seed, "nodsp": nodsp, "flatten": args.flatten,
            "keep_netlist": args.keep_netlist, "mem_gbps": mem, "timeout": args.timeout,
-           "route": not args.no_route, "router": args.router, "speed": args.speed,
-           "seeds": args.seeds, "detailed": args.detailed_timing}
+           "pnr": runner.Pnr(not args.no_route, args.router, args.placer, args.speed,
+                             args.detailed_timing), "seeds": args.seeds}
     if args.fit:
         res = _fit(build, rep, t, args, run)
     else:
@@ -324,7 +320,7 @@ def _fit(build: Path, rep: dict, t: Target, args: argparse.Namespace, run: dict)
 
     pick_top(build / "rtl", args.top)  # fail early on a bad --top
     tmp, rep, fit = fit_and_rebuild(build, rep, t, clock=run["clock"], margin=args.margin,
-                                    nodsp=run["nodsp"], speed=run["speed"])
+                                    nodsp=run["nodsp"], speed=run["pnr"].speed)
     try:
         top, vfile = pick_top(tmp / "rtl", args.top)
         res = synthesize(tmp, rep, t, top, vfile, fit=fit, **run)
@@ -371,7 +367,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, help="seconds each tool may run")
     p.add_argument("--no-route", action="store_true", help="stop after placement: Fmax is "
                    "nextpnr's post-placement estimate (much faster on large designs)")
-    p.add_argument("--router", choices=("router1", "router2"), help="nextpnr's router "
+    p.add_argument("--placer", choices=runner.PLACERS, help="nextpnr's placer (default: "
+                   "static on ECP5, heap on iCE40)")
+    p.add_argument("--router", choices=runner.ROUTERS, help="nextpnr's router "
                    "(default: router2 on ECP5, router1 on iCE40)")
     p.add_argument("--detailed-timing", action="store_true", help="nextpnr's detailed "
                    "timing report: every endpoint's arrival in nextpnr.json (several MB), "

@@ -47,18 +47,21 @@ PACK = {"ecp5": 1.06, "ice40": 1.25}
 #: Routed Fmax (MHz) at the family's slowest speed grade on a lightly used device.
 #: "datapath": the datapath or one of its units synthesized alone (on the ECP5-85K its
 #: units route at 154-161 MHz, docs/SYNTH.md); "engine": a whole engine with its control,
-#: fetch and memory paths (ECP5-85K, grade 6: the 4 x 8 diagnostic engine's routes of
-#: sessions 10-13 lie at 68-98 MHz by netlist and seed, median 86.5; docs/BENCHMARKS.md
-#: "Fmax"). No whole engine fits an iCE40 part: its engine figure keeps the ECP5 ratio.
-FMAX = {"ecp5": {"datapath": 155.0, "engine": 85.0},
+#: fetch and memory paths (ECP5-85K, grade 6, nextpnr's static placer, the flow's default:
+#: the 4 x 8 diagnostic engine's three seeds routed at 96.7, 106.0 and 104.3 MHz, session
+#: 15; heap had routed its netlists at 68-98 MHz, sessions 10-15; docs/BENCHMARKS.md "Fmax").
+#: No whole engine fits an iCE40 part: its engine figure keeps session 14's ECP5 ratio.
+FMAX = {"ecp5": {"datapath": 155.0, "engine": 100.0},
         "ice40": {"datapath": 60.0, "engine": 33.0}}
 #: ECP5 speed grade -> Fmax over grade 6: the same netlist and seed routed at each grade,
-#: three pairs at grade 8 (1.26, 1.20, 1.15), two at grade 7 (0.94, 1.07: no gain beyond
-#: the seed's spread; docs/BENCHMARKS.md "Session 14").
-SPEED = {6: 1.0, 7: 1.0, 8: 1.20}
+#: five pairs at grade 8 (heap 1.26, 1.20, 1.15; static 1.29, 1.29: mean 1.24), two at
+#: grade 7 (0.94, 1.07: no gain beyond the seed's spread; docs/BENCHMARKS.md "Session 14",
+#: "Session 15").
+SPEED = {6: 1.0, 7: 1.0, 8: 1.24}
 #: Above ``LIGHT`` utilisation Fmax falls by ``SLOPE`` of itself per unit of utilisation:
 #: the line through the 4 x 8 engine (about 24% of the ECP5-85K) and the 16 x 32 one
-#: (79%, placed at 42.5 MHz, session 9).
+#: (79%, placed at 42.5 MHz, session 9), both heap placements; the same fall is assumed
+#: for the static placer until the 16 x 32 engine's static route is measured.
 LIGHT, SLOPE = 0.25, 0.85
 #: The engine around the datapath, (LUT4, FF) = c0 + c_pe * PE + c_simd * SIMD. Fitted to
 #: two whole engines placed on the ECP5-85K in session 14 (nextpnr's packed TRELLIS_COMB

@@ -44,6 +44,7 @@ def markdown(res: dict) -> str:
          f"(`{res['yosys']['command']}`) and {res['nextpnr']['tool']} "
          f"{res['tools'].get(res['nextpnr']['tool'], '?')}, {_seed_text(res['nextpnr'])}, "
          f"{res['nextpnr'].get('router', 'router1')}"
+         f"{', placer ' + res['nextpnr']['placer'] if 'placer' in res['nextpnr'] else ''}"
          f"{', speed grade ' + str(res['nextpnr']['speed']) if 'speed' in res['nextpnr'] else ''}, "
          f"inside the I/O-light wrapper (docs/SYNTH.md; the wrapper's own cells are not "
          f"in the component figures)."), "",

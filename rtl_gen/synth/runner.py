@@ -15,6 +15,7 @@ ECP5 they and the LUT mapping's batches run in separate processes (stages.py say
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from n2uq_hw.errors import N2UQError, fail
@@ -23,6 +24,8 @@ from rtl_gen.synth.targets import Target
 from rtl_gen.synth.wrapper import WRAPPER, verilog_name
 
 SPEED_GRADES = (6, 7, 8)  # ECP5 (LFE5U -6 / -7 / -8); nextpnr models 6 unless told
+ROUTERS = ("router1", "router2")
+PLACERS = ("heap", "static", "sa")  # nextpnr's: analytic, electrostatic, annealing
 
 
 def _tool(name: str) -> tuple[str, dict]:
@@ -139,35 +142,62 @@ def check_speed(t: Target, speed: int | None) -> None:
              f"{', '.join(map(str, SPEED_GRADES)) if t.family == 'ecp5' else 'none'}")
 
 
-def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1, route: bool = True,
-                 router: str | None = None, speed: int | None = None,
-                 detailed: bool = False) -> list[str]:
-    """``route=False``: stop after placement (Fmax is then nextpnr's post-placement
-    estimate); ``router``: nextpnr's router (default: the target's, :attr:`Target.router`);
-    ``speed``: the ECP5 speed grade (nextpnr's default, 6, the slowest, when None).
-    ``detailed``: every timing endpoint's arrival in the report (``bench/long_nets.py``)."""
+@dataclass(frozen=True)
+class Pnr:
+    """nextpnr's options beyond the clock and seed. ``route=False``: stop after placement
+    (Fmax is then nextpnr's post-placement estimate); ``router`` / ``placer``: nextpnr's
+    (default: the target's, :attr:`Target.router` / :attr:`Target.placer`); ``speed``: the
+    ECP5 speed grade (nextpnr's default, 6, the slowest, when None); ``detailed``: every
+    timing endpoint's arrival in the report (``bench/long_nets.py``)."""
+
+    route: bool = True
+    router: str | None = None
+    placer: str | None = None
+    speed: int | None = None
+    detailed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.router not in (None, *ROUTERS):
+            fail(f"router {self.router!r} is not one of {', '.join(ROUTERS)}")
+        if self.placer not in (None, *PLACERS):
+            fail(f"placer {self.placer!r} is not one of {', '.join(PLACERS)}")
+
+    def settings(self, t: Target) -> dict:
+        """The router, placer and (ECP5) speed grade a run on ``t`` uses, for the report."""
+        out = {"router": self.router or t.router, "placer": self.placer or t.placer}
+        if t.family == "ecp5":
+            out["speed"] = self.speed or SPEED_GRADES[0]
+        return out
+
+
+DEFAULT_PNR = Pnr()
+
+
+def nextpnr_args(t: Target, clock_mhz: float, seed: int = 1,
+                 pnr: Pnr = DEFAULT_PNR) -> list[str]:
+    """nextpnr's command line for ``netlist.json`` in the working folder."""
+    s = pnr.settings(t)
     args = [t.device_flag, "--package", t.package, "--json", "netlist.json",
             "--freq", f"{clock_mhz:g}", "--report", "nextpnr.json", "--log", "nextpnr.log",
-            "--seed", str(seed), "--timing-allow-fail", "-q", "--router", router or t.router]
-    if detailed:
+            "--seed", str(seed), "--timing-allow-fail", "-q", "--router", s["router"],
+            "--placer", s["placer"]]
+    if pnr.detailed:
         args.append("--detailed-timing-report")
-    if speed is not None:
-        check_speed(t, speed)
-        args += ["--speed", str(speed)]
-    return args if route else [*args, "--no-route"]
+    if pnr.speed is not None:
+        check_speed(t, pnr.speed)
+        args += ["--speed", str(pnr.speed)]
+    return args if pnr.route else [*args, "--no-route"]
 
 
 def run_nextpnr(t: Target, cwd: Path, clock_mhz: float, seed: int = 1,
-                timeout: float | None = None, route: bool = True,
-                router: str | None = None, speed: int | None = None,
-                detailed: bool = False) -> str:
+                timeout: float | None = None, pnr: Pnr = DEFAULT_PNR) -> str:
     """Place and route ``cwd/netlist.json``; returns the log. A design that does not fit
     the device is one clear error line naming the resource."""
     exe, env = _tool(t.nextpnr)
     log = cwd / "nextpnr.log"
     log.unlink(missing_ok=True)
     try:
-        args = nextpnr_args(t, clock_mhz, seed, route, router, speed, detailed)
+        args = nextpnr_args(t, clock_mhz, seed, pnr)
         proc = subprocess.run([exe, *args], cwd=cwd, env=env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=timeout, check=False)

@@ -36,6 +36,13 @@ class Target:
         return "router2" if self.family == "ecp5" else "router1"
 
     @property
+    def placer(self) -> str:
+        """nextpnr's placer for this family: static (electrostatic) on ECP5, where it routed
+        the 4 x 8 engine 8-11% faster than heap and placed the 16 x 32 one that heap took
+        hours over (docs/SYNTH.md); heap (nextpnr's default) on iCE40."""
+        return "static" if self.family == "ecp5" else "heap"
+
+    @property
     def nextpnr(self) -> str:
         return f"yowasp-nextpnr-{self.family}"
 
