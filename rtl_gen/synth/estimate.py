@@ -7,7 +7,8 @@ banks per comparator bit, plus the multipliers (hard DSPs where the device has e
 otherwise LUTs) and the block RAMs of the weight and activation buffers. Coefficients come
 from Yosys statistics of synthesized components (``bench/synth_calibrate.py``, results in
 ``bench/results/synth_calibration.json``); nextpnr's packing overhead over Yosys's LUT4
-count and the clock are from full place-and-route runs of the datapath.
+count is from place-and-route runs of the datapath, the clock from routed whole engines
+and datapaths (``FMAX`` below).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ SPEED = {6: 1.0, 7: 1.0, 8: 1.24}
 #: Above ``LIGHT`` utilisation Fmax falls by ``SLOPE`` of itself per unit of utilisation:
 #: the line through the 4 x 8 engine (about 24% of the ECP5-85K) and the 16 x 32 one
 #: (79%, placed at 42.5 MHz, session 9), both heap placements; the same fall is assumed
-#: for the static placer until the 16 x 32 engine's static route is measured.
+#: for the static placer until the 16 x 32 engine's static route is measured (an 8 x 16
+#: engine, 47% of the device, placed at 64-70 MHz with either placer, under the 85 MHz
+#: this gives it: session 15).
 LIGHT, SLOPE = 0.25, 0.85
 #: The engine around the datapath, (LUT4, FF) = c0 + c_pe * PE + c_simd * SIMD. Fitted to
 #: two whole engines placed on the ECP5-85K in session 14 (nextpnr's packed TRELLIS_COMB

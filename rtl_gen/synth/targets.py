@@ -38,8 +38,9 @@ class Target:
     @property
     def placer(self) -> str:
         """nextpnr's placer for this family: static (electrostatic) on ECP5, where it routed
-        the 4 x 8 engine 8-11% faster than heap and placed the 16 x 32 one that heap took
-        hours over (docs/SYNTH.md); heap (nextpnr's default) on iCE40."""
+        the 4 x 8 engine 9-17% faster than heap on the same netlist and seeds (neither
+        placer's result of an 8 x 16 engine routed; docs/BENCHMARKS.md "Session 15"); heap
+        (nextpnr's default) on iCE40, not measured there."""
         return "static" if self.family == "ecp5" else "heap"
 
     @property
