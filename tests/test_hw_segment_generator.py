@@ -5,7 +5,7 @@ command and segment handshakes; and its throughput."""
 import numpy as np
 import pytest
 from hw_sim import run_sim
-from ir_fixtures import small_graph
+from ir_fixtures import Builder, small_graph
 
 from rtl_gen.compile.chunks import chunks, lane_terms
 from rtl_gen.compile.fetch import segments
@@ -18,7 +18,37 @@ from rtl_gen.hw.segment_generator import SegmentGenerator
 @pytest.mark.parametrize(("simd", "mem_bits", "which"), [(8, 32, 0), (5, 32, 1), (16, 64, 0),
                                                          (4, 64, 2), (3, 16, 1)])
 def test_segment_generator_matches_the_fetch_contract(simd, mem_bits, which):
-    graph = small_graph(simd + which)
+    _check_layer(small_graph(simd + which), simd, mem_bits, which)
+
+
+@pytest.mark.parametrize(("k", "s", "p", "simd"), [(1, 1, 0, 4), (2, 2, 0, 12), (3, 2, 1, 16),
+                                                   (5, 1, 2, 8), (5, 1, 2, 32),
+                                                   (7, 2, 3, 16)])
+def test_every_kernel_size_steps_its_window_rows(k, s, p, simd):
+    # "last column" and "next row / column inside" are flags carried through the queue and
+    # stepped with the position (k = 1 wraps at every position; a 32-lane chunk of the 5 x 5
+    # window crosses two rows, from the top padding into the image)
+    b = Builder(k)
+    x = b.input("in", 9, 9)
+    b.conv("conv", x, 4, k=k, s=s, p=p, fmt="int8", wbits=8, zero_point=True)
+    b.requant("out", "conv", bits=12, frac=6)
+    _check_layer(b.graph(), simd, 32, 0)
+
+
+@pytest.mark.parametrize("simd", [8, 32])
+def test_pixels_of_several_words_step_at_the_image_edges(simd):
+    # 16 channels of 12-bit values, two to a 32-bit word: a position takes several words,
+    # and a window's last in-image column is followed by padding
+    b = Builder(simd)
+    x = b.input("in", 6, 6)
+    b.conv("c1", x, 16, k=1, s=1, p=0, fmt="int8", wbits=8, zero_point=True)
+    b.requant("r1", "c1", bits=12, frac=6)
+    b.conv("c2", "r1", 4, k=3, s=1, p=1, fmt="int8", wbits=8)
+    b.requant("out", "c2", bits=12, frac=6)
+    _check_layer(b.graph(), simd, 32, 1)
+
+
+def _check_layer(graph, simd: int, mem_bits: int, which: int) -> None:
     cfg = EngineConfig(pe=4, simd=simd, mem_bits=max(mem_bits, 32))
     layer = [la for la in compile_layers(graph, cfg).layers if la.kind == "conv"][which]
     head = graph.node(layer.name)

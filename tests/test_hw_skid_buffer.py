@@ -1,6 +1,6 @@
 """SkidBuffer: every item once, in order, under random handshakes on both sides; one item per
 cycle when the consumer is always ready; ``in_ready`` does not follow ``out_ready`` within a
-cycle (it is a register)."""
+cycle (it is a register); ``next_valid`` is ``out_valid`` one cycle early."""
 
 import numpy as np
 import pytest
@@ -31,7 +31,9 @@ def test_skid_buffer_passes_every_item_in_order(p_valid, p_ready, late_ready):
                 todo.pop(0)
             if ready and ctx.get(dut.out_valid):
                 got.append(ctx.get(dut.out_data))
+            nv = ctx.get(dut.next_valid)
             await ctx.tick()
+            assert ctx.get(dut.out_valid) == nv  # next_valid: out_valid a cycle ahead
             t += 1
             assert t < 10 * len(items)
 

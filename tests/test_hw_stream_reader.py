@@ -118,7 +118,7 @@ def _run(dut, bus, mem, benches, *, latency, stall_p, seed, monitor=None):
     (3, 0.5, 1.0, 0.3, 0.1, 2),
     (4, 0.1, 0.6, 0.9, 0.5, 8),
     (5, 0.2, 1.0, 0.7, 0.0, 3),
-    (5, 0.0, 1.0, 0.2, 0.9, 1),
+    (5, 0.0, 1.0, 0.2, 0.9, 2),
     (3, 0.4, 0.9, 1.0, 1.0, 4),
 ])
 def test_outputs_equal_the_requested_words(latency, stall_p, valid_p, ready_p, skip_p, depth):
@@ -196,7 +196,7 @@ def test_two_readers_share_the_bus_through_the_arbiter():
 
 
 @pytest.mark.parametrize(("args", "kw", "msg"), [
-    ((12, 32), {"depth": 0}, "StreamReader depth must be an integer in 1..1024, got 0"),
+    ((12, 32), {"depth": 1}, "StreamReader depth must be an integer in 2..1024, got 1"),
     ((12, 32), {"tag_bits": 0}, "StreamReader tag_bits must be an integer in 1..64, got 0"),
     ((12, 20), {}, "MemPortSignature data_bits must be a multiple of 8, got 20"),
     ((60, 32), {}, "MemPortSignature addr_bits must be an integer in 8..48, got 60"),

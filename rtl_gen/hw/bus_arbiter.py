@@ -11,10 +11,18 @@ requests without waiting for each other's acks. The routed acks and ``dat_r`` ar
 registered: a port sees its ack (and the read data) one cycle after the memory's, so the
 ID FIFO's read and compare do not reach the port's counters in the same cycle.
 
+The grant is a register: each cycle it takes the lowest-index port whose buffer will
+hold a request on the next cycle (the buffers' ``next_valid``), so it always equals the
+lowest-index port with a buffered request, as a decision formed in the cycle would, but
+the take, the buffers' pops, the output slice's input and the ID queue's counters start
+from flip-flops (the grant's priority chain from the buffers' flags into the ID queue's
+counters, across the arbiter, was a routed critical path, session 16).
+
 Every port's request enters through a :class:`SkidBuffer` (docs/ARCHITECTURE.md "Timing"):
 a port's ``stall`` is that buffer's registered ``in_ready``, so no initiator's handshake
-logic reaches another's (or the memory's ``stall``) in the same cycle; arbitration reads
-the buffers' registers. A request is taken by its port on ``stb & ~stall`` as before and
+logic reaches another's (or the memory's ``stall``) in the same cycle; the grant register's
+input is formed from the buffers' next flags (their registers and each port's ``stb``, a
+register in every initiator here). A request is taken by its port on ``stb & ~stall`` as before and
 reaches the memory at least two cycles later: the granted request passes an output
 register slice (a :class:`SkidBuffer`), so the memory port's ``stb``, ``adr``, ``dat_w``
 and ``sel`` are flip-flops and the memory's ``stall`` moves only that slice. ``bus.cyc`` is
@@ -24,7 +32,7 @@ takes a request's port index as it enters the slice), or any port's ``cyc`` a cy
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -72,17 +80,21 @@ class BusArbiter(wiring.Component):
         # port: a routed critical path, session 12) and its stall reaches only that slice
         req_w = 1 + self.addr_bits + self.data_bits + self.data_bits // 8
         m.submodules.out = out = SkidBuffer(req_w)
+        # one-hot: the lowest-index port with a buffered request, and "any port has one",
+        # registered from the buffers' next flags
+        grant, any_req = Signal(self.n), Signal()
+        nxt = [r[0].next_valid for r in reqs]
+        m.d.sync += [grant[i].eq(nxt[i] & ~Cat(*nxt[:i]).any()) for i in range(self.n)]
+        m.d.sync += any_req.eq(Cat(*nxt).any())
+        # the granted request and its port index: an AND-OR of the one-hot grant
         granted = Signal(req_w)
-        grant = Signal(self.n)  # one-hot: the lowest-index port with a buffered request
-        for i, (sk, we, adr, dat_w, sel) in enumerate(reqs):
-            with (m.If if i == 0 else m.Elif)(sk.out_valid):
-                m.d.comb += [grant[i].eq(1), ids.w_data.eq(i),
-                             granted.eq(Cat(we, adr, dat_w, sel))]
+        m.d.comb += granted.eq(_one_hot_select(
+            grant, [Cat(we, adr, dat_w, sel) for _, we, adr, dat_w, sel in reqs]))
+        m.d.comb += ids.w_data.eq(_one_hot_select(
+            grant, [Const(i, len(ids.w_data)) for i in range(self.n)]))
         take = Signal()  # the granted request, if any, moves to the output slice
         ports_cyc = Signal()
-        any_req = Signal()  # an OR of the buffers' valid registers, not of the grant chain
         m.d.comb += [
-            any_req.eq(Cat(r[0].out_valid for r in reqs).any()),
             out.in_valid.eq(any_req & ids.w_rdy), out.in_data.eq(granted),
             take.eq(out.in_valid & out.in_ready), self.granting.eq(take),
             bus.stb.eq(out.out_valid), out.out_ready.eq(~bus.stall),
@@ -105,3 +117,14 @@ class BusArbiter(wiring.Component):
                          p.dat_r.eq(dat_r)]
             m.d.sync += p.ack.eq(bus.ack & ids.r_rdy & (ids.r_data == i))
         return m
+
+
+def _one_hot_select(sel: Value, options: list) -> Value:
+    """``options[i]`` where only bit ``i`` of ``sel`` is set (0 where none is): an OR of
+    ANDs, with no priority chain."""
+    width = max(len(o) for o in options)
+    terms = [Mux(sel[i], o, 0) for i, o in enumerate(options)]
+    out = terms[0]
+    for t in terms[1:]:
+        out = out | t
+    return out[:width]

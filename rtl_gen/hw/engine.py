@@ -41,7 +41,7 @@ from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.operand_stage import OperandStage
 from rtl_gen.hw.output_walker import OutputWalker
 from rtl_gen.hw.param_bank import ParamBank
-from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, delay
+from rtl_gen.hw.pipelined import BOUND_LATENCY, area_m1, delay, reg
 from rtl_gen.hw.pool_unit import PoolUnit
 from rtl_gen.hw.residual_walker import ResidualWalker
 from rtl_gen.hw.row_writer import CAPACITY, RowWriter
@@ -97,7 +97,10 @@ class Engine(wiring.Component):
         writers = [RowWriter(pe, bits, sp.mem_bits, ab) for _, bits in sp.writers]
         for i, wr in enumerate(writers):
             m.submodules[f"wr{i}"] = wr
-        tag_bits = 4 + (simd + 1).bit_length()  # first, last, phase (2), lanes used
+        # first, last, phase (2), and each lane's "beyond the chunk" flag: the lane mask is
+        # formed from the chunk walker's lane count as the command enters the fetch unit,
+        # not from the popped tag (its compares behind the pop were late, session 15)
+        tag_bits = 4 + simd
         fetch = FetchUnit(simd, sp.in_bits, sp.mem_bits, ab, tag_bits, depth=FETCH_DEPTH,
                           dim_bits=DIM)
         m.submodules.fetch = fetch
@@ -191,7 +194,8 @@ class Engine(wiring.Component):
                      cw.cmd_ready.eq(fetch.cmd_ready), fetch.cmd_valid.eq(cw.cmd_valid),
                      fetch.iy0.eq(cw.iy0), fetch.ix0.eq(cw.ix0), fetch.ky0.eq(cw.ky0),
                      fetch.kx0.eq(cw.kx0), fetch.c0.eq(cw.c0), fetch.n.eq(cw.n),
-                     fetch.tag.eq(Cat(cw.first, cw.last, cw.phase, cw.n))]
+                     fetch.tag.eq(Cat(cw.first, cw.last, cw.phase,
+                                      *[cw.n <= j for j in range(sp.simd)]))]
 
     def _beat_issuer(self, m: Module, loader: Loader, fetch: FetchUnit,
                      rfetch: FetchUnit | None, pb: ParamBank, wbuf: WeightBuffer,
@@ -220,7 +224,12 @@ class Engine(wiring.Component):
         pend_res = Signal(range(RES_DEPTH + 2))
         pix = Signal(2 * DIM)  # pixels started in the current group
         npix_m1 = area_m1(m, d.oh, d.ow, DIM, name="npix")  # the layer's last pixel
-        is_conv = d.kind == 0
+        # the layer's kind and the pool's sign mask, registered: the descriptor's registers sit
+        # by the loader, and the compare in front of every pool lane's flags was a late
+        # input on a routed 4 x 8 engine (session 16); the descriptor holds through a layer
+        is_conv = reg(m, d.kind == 0, "is_conv")
+        is_max = reg(m, d.kind == 1, "is_max")
+        pool_mask = reg(m, d.flip_mask, "pool_mask")
         # The pop decision is kept to a few LUT levels for the clock (docs/ARCHITECTURE.md
         # "Timing"): every condition it reads is a register. Per-layer constants less one
         # are registered; "this beat ends the chunk", "the group's first pixel is next",
@@ -282,7 +291,9 @@ class Engine(wiring.Component):
         m.d.comb += [fetch.popped.eq(popped), pb.copy.eq(copy), loader.copied.eq(copy)]
         # the wide per-chunk registers load whenever the current chunk ends (unused unless
         # the head is popped), so the pop decision does not drive their enables
-        pads = [d.pad0, d.pad1, d.pad2, d.pad3]
+        # the layer's pad values are registered here: the descriptor's, by the loader, fanned
+        # out to every lane's select (a late input on a routed 4 x 8 engine, session 16)
+        pads = [reg(m, v, f"pad{c}") for c, v in enumerate((d.pad0, d.pad1, d.pad2, d.pad3))]
         cinm1 = Signal(2)  # pad values differ per channel only when cin <= 4
         m.d.sync += cinm1.eq(Mux(d.cin <= 4, d.cin - 1, 0))
         cur_pch = Signal(data.ArrayLayout(2, simd))  # each lane's pad channel
@@ -296,7 +307,7 @@ class Engine(wiring.Component):
                         for c in range(4):
                             with m.Case(ph | c << 2):
                                 m.d.sync += cur_pch[j].eq((ph + j) % (c + 1))
-                m.d.sync += cur_idle[j].eq(fetch.out_tag[4:] <= j)
+            m.d.sync += cur_idle.eq(fetch.out_tag[4:])
         with m.If(can_pop):
             m.d.sync += [cur_v.eq(1), cur_first.eq(f_tag[0]),
                          cur_last.eq(f_tag[1]), dg.eq(0), eg.eq(0),
@@ -387,8 +398,8 @@ class Engine(wiring.Component):
                      dp.dot_shift.eq(f_dsh), dp.x_shift.eq(f_xsh), dp.ow.eq(d.ow_const)]
         # pool layers: one chunk per cycle into the pool unit, its result into the epilogue
         m.d.comb += [pool.valid.eq(cur_v & ~is_conv), pool.first.eq(cur_first),
-                     pool.last.eq(cur_last), pool.is_max.eq(d.kind == 1),
-                     pool.mask.eq(d.flip_mask), pool.x.eq(Cat(*[cur_lanes[j] for j in range(pe)])),
+                     pool.last.eq(cur_last), pool.is_max.eq(is_max),
+                     pool.mask.eq(pool_mask), pool.x.eq(Cat(*[cur_lanes[j] for j in range(pe)])),
                      pool.pad.eq(cur_pad[:pe]),
                      dp.ext_valid.eq(pool.out_valid), dp.ext_acc.eq(pool.y)]
 

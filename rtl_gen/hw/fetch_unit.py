@@ -41,7 +41,7 @@ class FetchUnit(wiring.Component):
     def __init__(self, lanes: int, in_bits: tuple[int, ...], mem_bits: int, addr_bits: int,
                  tag_bits: int, depth: int = 2, reader_depth: int = 16,
                  dim_bits: int = 12) -> None:
-        check_ints("FetchUnit", lanes=(lanes, 1, 1024), tag_bits=(tag_bits, 1, 64),
+        check_ints("FetchUnit", lanes=(lanes, 1, 1024), tag_bits=(tag_bits, 1, 2048),
                    depth=(depth, 1, 64), n_widths=(len(in_bits), 1, 8))
         self.lanes, self.in_bits, self.mem_bits = lanes, tuple(in_bits), mem_bits
         self.bits = max(in_bits)

@@ -3,7 +3,9 @@
 ``z = x + b1``; ``z`` if ``z >= 0`` else ``round_shift(z * slope, Sa)``; ``sat(z + b2, W)``,
 with per-channel ``b1``, ``slope``, ``b2`` and a per-layer ``Sa``. Pipelined
 (rtl_gen/hw/pipelined.py): ``z``, the product in pieces, the rounding add, the shift, the
-select-and-add, compare, select; ``latency`` depends on the widths.
+select, the add, compare, select; ``latency`` depends on the widths. The select and the
+add of ``b2`` are registered apart: the sign of ``z`` selecting every bit in front of the
+wide adder was a routed critical path (session 16).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class RPReLUUnit(wiring.Component):
         self.z_bits = max(in_bits, param_bits) + 1
         frac_bits = (self.z_bits + param_bits + 1).bit_length()
         self.latency = 1 + pl.mul_latency(self.z_bits, param_bits) + 1 \
-            + -(-frac_bits // SHIFT_STEP) + 1 + pl.CLAMP_LATENCY
+            + -(-frac_bits // SHIFT_STEP) + 2 + pl.CLAMP_LATENCY
         p = data.ArrayLayout(signed(param_bits), lanes)
         super().__init__({
             "valid": In(1),
@@ -59,8 +61,9 @@ class RPReLUUnit(wiring.Component):
             rnd = pl.reg(m, prod + half, f"rnd{lane}", signed(n + 2))
             neg, lsh = pl.shift_right(m, rnd, frac, name=f"neg{lane}", per=SHIFT_STEP)
             zd = pl.delay(m, z, lat + 1 + lsh, f"z{lane}")
-            b2d = pl.delay(m, b2, lat + 1 + lsh, f"b2_{lane}")
-            pre = pl.reg(m, Mux(zd >= 0, zd, neg) + b2d, f"pre{lane}")
+            b2d = pl.delay(m, b2, lat + 2 + lsh, f"b2_{lane}")
+            sel = pl.reg(m, Mux(zd >= 0, zd, neg), f"sel{lane}")
+            pre = pl.reg(m, sel + b2d, f"pre{lane}")
             y, _ = pl.clamp(m, pre, self.lo, self.hi, name=f"sat{lane}")
             m.d.comb += self.y[lane].eq(y)
         m.d.comb += self.out_valid.eq(pl.delay(m, self.valid, self.latency, "valid"))

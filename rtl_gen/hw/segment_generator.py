@@ -74,8 +74,10 @@ class SegmentGenerator(wiring.Component):
         km1wpp = reg(m, km1 * wpp_r, "km1wpp", ab)
         rowstep = reg(m, rowwords - km1wpp, "rowstep", ab)  # to the next window row
         km2 = reg(m, self.k - 2, "km2", d)  # all ones (never a column) when k = 1
+        km3 = reg(m, self.k - 3, "km3", d)  # never a column when k <= 2
         k_one = reg(m, self.k == 1, "k_one", 1)
-        wm1, hm1 = reg(m, self.w - 1, "wm1", pos_t), reg(m, self.h - 1, "hm1", pos_t)
+        k_two = reg(m, self.k == 2, "k_two", 1)
+        wm2, hm2 = reg(m, self.w - 2, "wm2", pos_t), reg(m, self.h - 2, "hm2", pos_t)
         # ---- credits: commands taken and not yet loaded by the segment stage -------------
         qd = self.queue_depth
         cred = Signal(range(qd + 1))
@@ -98,10 +100,14 @@ class SegmentGenerator(wiring.Component):
         p2 = Signal.like(p1)
         m.d.sync += [p2.eq(p1), p2.erem.eq(self.epw - p1.e),
                      p2.iny.eq(_inside(p1.y, self.h)), p2.inx.eq(_inside(p1.x, self.w)),
-                     p2.inx_row.eq(_inside(p1.ix0, self.w))]
+                     p2.inx_row.eq(_inside(p1.ix0, self.w)),
+                     p2.iny_nx.eq(_inside(p1.y + 1, self.h)),
+                     p2.inx_nx.eq(_inside(p1.x + 1, self.w)),
+                     p2.inx_row_nx.eq(_inside(p1.ix0 + 1, self.w))]
         late = delay_line(m, p2, lat - 1, "p2")
         ent = Signal(_ENTRY(d, lane_t, pos_t, ab))
-        m.d.sync += [ent.waddr.eq(paddr0[:ab] + late.widx), ent.paddr.eq(paddr0[:ab])]
+        m.d.sync += [ent.waddr.eq(paddr0[:ab] + late.widx), ent.paddr.eq(paddr0[:ab]),
+                     ent.col_last.eq(late.kx == km1), ent.col_next_last.eq(late.kx == km2)]
         m.d.sync += [getattr(ent, f).eq(getattr(late, f)) for f in _CARRIED]
         # ---- the queue between the prep pipeline and the segment stage -------------------
         # buffered: the head comes from a register, not a RAM read, into the stage below
@@ -127,9 +133,11 @@ class SegmentGenerator(wiring.Component):
                      nx_lane.eq(lane + used), erem_new.eq(self.epw),
                      nx_crem.eq(Mux(pos_done, self.cin, st.crem - erem))]
 
-        def compares(n, crem, erem_v, ins_v) -> list:
-            return [last.eq((n <= crem) & ((n <= erem_v) | ~ins_v)),
-                    pos_done.eq((crem <= n) & ((crem <= erem_v) | ~ins_v))]
+        def decide(n, crem, erem_v, ins_v) -> tuple:
+            """(``last``, ``pos_done``) for ``n`` lanes left, ``crem`` channels left at the
+            position and ``erem_v`` slots left in the word."""
+            return ((n <= crem) & ((n <= erem_v) | ~ins_v),
+                    (crem <= n) & ((crem <= erem_v) | ~ins_v))
         fit = Signal(lane_t)
         m.d.comb += fit.eq(Mux(last, st.n, Mux(pos_done, st.crem, erem)))
         # late_ready: the stream reader's ready (the memory port's stall through the
@@ -144,40 +152,60 @@ class SegmentGenerator(wiring.Component):
         m.d.comb += [load.eq(q.r_rdy & (~st.v | (adv & last))), q.r_en.eq(load)]
         # "the position is the window row's last column" and the pixel address step it
         # selects are registers set with the column, so the next position's address is one
-        # addition of registers
-        wrap, inc = Signal(name="wrap"), Signal(ab, name="inc")
+        # addition of registers; "the next column is the last" (``wrap_nx``) is one too, so
+        # no compare of the column with ``k`` sits in front of the step's select (kx ==
+        # k - 1 into ``inc`` was a routed critical path, session 15): the queue entry brings
+        # both flags for its first column, and a column step compares ``kx`` with ``k - 3``
+        # for the flag after next
+        wrap, wrap_nx, inc = Signal(name="wrap"), Signal(name="wrap_nx"), Signal(ab, name="inc")
 
-        def column(last_col) -> list:
-            return [wrap.eq(last_col), inc.eq(Mux(last_col, rowstep, self.wpp))]
+        def column(last_col, next_last) -> list:
+            return [wrap.eq(last_col), wrap_nx.eq(next_last),
+                    inc.eq(Mux(last_col, rowstep, self.wpp))]
         step = Signal(ab)
         m.d.comb += [step.eq(st.paddr + inc), nx_waddr.eq(Mux(pos_done, step, st.waddr + 1))]
-        iny_next, inx_next, nx_ins = Signal(), Signal(), Signal()
-        m.d.comb += [iny_next.eq((st.y >= -1) & (st.y < hm1)),
-                     inx_next.eq((st.x >= -1) & (st.x < wm1)),
-                     nx_ins.eq(Mux(pos_done, Mux(wrap, st.inx_row & iny_next,
-                                                 inx_next & st.iny), ins))]
+        # "the next row / column is inside the image" are registers too (``*_nx``), each
+        # stepped with its position from a compare of the position register with H - 2 or
+        # W - 2 (the flag after next): the compares behind the next position's "inside" and
+        # into the ``last`` / ``pos_done`` decisions were a routed critical path (session
+        # 16). The next decisions are worked out for both branches, a new position and the
+        # pixel's next word, each from registers (its subtraction, then its compares), and
+        # ``pos_done`` selects after them, not in front of the subtractions
+        last_pos, done_pos = decide(st.n - st.crem, self.cin, self.epw,
+                                    Mux(wrap, st.inx_row & st.iny_nx, st.inx_nx & st.iny))
+        last_word, done_word = decide(st.n - erem, st.crem - erem, self.epw, ins)
+        nx_last, nx_done = Signal(), Signal()
+        m.d.comb += [nx_last.eq(Mux(pos_done, last_pos, last_word)),
+                     nx_done.eq(Mux(pos_done, done_pos, done_word))]
         with m.If(load):
             m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0),
-                         *compares(hd.n, hd.crem, hd.erem, hd.inx & hd.iny),
-                         *column(hd.kx == km1)]
+                         *[f.eq(v) for f, v in zip((last, pos_done),
+                                                   decide(hd.n, hd.crem, hd.erem,
+                                                          hd.inx & hd.iny), strict=True)],
+                         *column(hd.col_last, hd.col_next_last)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
         with m.Elif(adv):  # the next word of the pixel, or (pos_done) the next position
             m.d.sync += [lane.eq(nx_lane), st.n.eq(nx_n), st.crem.eq(nx_crem), st.e.eq(0),
                          erem.eq(erem_new), st.waddr.eq(nx_waddr),
-                         *compares(nx_n, nx_crem, erem_new, nx_ins)]
+                         last.eq(nx_last), pos_done.eq(nx_done)]
             with m.If(pos_done):  # the next window position, channel 0
                 m.d.sync += st.paddr.eq(step)
                 with m.If(wrap):
                     m.d.sync += [st.kx.eq(0), st.x.eq(st.ix0), st.y.eq(st.y + 1),
-                                 st.inx.eq(st.inx_row), st.iny.eq(iny_next), *column(k_one)]
+                                 st.inx.eq(st.inx_row), st.inx_nx.eq(st.inx_row_nx),
+                                 st.iny.eq(st.iny_nx),
+                                 st.iny_nx.eq((st.y >= -2) & (st.y < hm2)),
+                                 *column(k_one, k_two)]
                 with m.Else():
-                    m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(inx_next),
-                                 *column(st.kx == km2)]
+                    m.d.sync += [st.kx.eq(st.kx + 1), st.x.eq(st.x + 1), st.inx.eq(st.inx_nx),
+                                 st.inx_nx.eq((st.x >= -2) & (st.x < wm2)),
+                                 *column(wrap_nx, st.kx == km3)]
         return m
 
 
-_CARRIED = ("y", "x", "ix0", "kx", "crem", "e", "erem", "n", "iny", "inx", "inx_row", "v")
+_CARRIED = ("y", "x", "ix0", "kx", "crem", "e", "erem", "n", "iny", "inx", "inx_row", "iny_nx",
+            "inx_nx", "inx_row_nx", "v")
 
 
 def _PREP(d: int, lane_t: range, pos_t) -> data.StructLayout:
@@ -188,13 +216,16 @@ def _PREP(d: int, lane_t: range, pos_t) -> data.StructLayout:
     return data.StructLayout({"y": pos_t, "x": pos_t, "ix0": pos_t, "kx": d, "crem": d,
                               "e": 8, "erem": range(257), "widx": d, "n": lane_t, "iny": 1,
                               "inx": 1,
-                              "inx_row": 1, "v": 1})
+                              "inx_row": 1, "iny_nx": 1, "inx_nx": 1, "inx_row_nx": 1,
+                              "v": 1})
 
 
 def _ENTRY(d: int, lane_t: range, pos_t, ab: int) -> data.StructLayout:
-    """A queued command (and the segment stage's state): the word and pixel addresses and
-    the prep fields but the word index; ``v`` last (not stored in the queue)."""
-    f = {"waddr": ab, "paddr": ab}
+    """A queued command (and the segment stage's state): the word and pixel addresses,
+    whether its first column is the window row's last (``col_last``) or the one before it
+    (``col_next_last``), and the prep fields but the word index; ``v`` last (not stored in
+    the queue)."""
+    f = {"waddr": ab, "paddr": ab, "col_last": 1, "col_next_last": 1}
     f.update({k: _PREP(d, lane_t, pos_t).members[k] for k in _CARRIED})
     return data.StructLayout(f)
 

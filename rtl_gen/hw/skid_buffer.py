@@ -16,6 +16,9 @@ registers are cut into slices of at most :data:`SLICE` bits (:class:`SkidSlice`
 modules), each with its own copies of the pointers and "held" flags, so no pointer
 drives more than one slice's selects and enables (one read pointer into the arbiter's
 70-bit select, placed by the memory port, was a 7.2 ns net, session 12).
+
+``next_valid`` is what ``out_valid`` becomes at the next clock edge (combinational), for a
+consumer that registers a decision on it a cycle ahead (the arbiter's grant).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class SkidBuffer(wiring.Component):
         super().__init__({
             "in_valid": In(1), "in_ready": Out(1), "in_data": In(width),
             "out_valid": Out(1), "out_ready": In(1), "out_data": Out(width),
+            "next_valid": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -50,6 +54,8 @@ class SkidBuffer(wiring.Component):
         out_d = Signal(self.width, reset_less=True)
         m.d.comb += self.out_data.eq(out_d)
         m.d.comb += self.in_ready.eq(~skid_v)
+        m.d.comb += self.next_valid.eq(Mux(self.out_ready | ~self.out_valid,
+                                           skid_v | self.in_valid, self.out_valid))
         with m.If(self.out_ready | ~self.out_valid):  # the output register takes a new item
             with m.If(skid_v):
                 m.d.sync += [out_d.eq(skid_d), self.out_valid.eq(1), skid_v.eq(0)]
@@ -77,7 +83,8 @@ class SkidBuffer(wiring.Component):
         # the flags: at least one item / fewer than two, as the one-register buffer's
         in_ready = Signal(init=1)
         m.d.comb += self.in_ready.eq(in_ready)
-        m.d.sync += [self.out_valid.eq(take_in | Mux(take_out, ~in_ready, self.out_valid)),
+        m.d.comb += self.next_valid.eq(take_in | Mux(take_out, ~in_ready, self.out_valid))
+        m.d.sync += [self.out_valid.eq(self.next_valid),
                      in_ready.eq(take_out | Mux(take_in, ~self.out_valid, in_ready))]
         return m
 

@@ -5,19 +5,22 @@ order, carrying its ``tag`` and ``skip`` flag. A skip request issues no bus acce
 yields data 0 once every earlier entry has been delivered; any other request issues one
 pipelined Wishbone read of word ``a_addr`` from a two-entry request buffer
 (:class:`SkidBuffer`), at least one cycle after it is accepted: ``a_ready`` reads only
-registers, and the memory port's ``stall`` moves only that buffer's pointers (``stall`` ->
-``a_ready`` -> the entry queue's level was a routed critical path, session 12). Reads
-never wait for acks: up to ``depth``
+registers (a skip, too, waits for room in that buffer), and the memory port's ``stall``
+moves only that buffer's pointers (``stall`` -> ``a_ready`` -> the entry queue's level
+was a routed critical path, session 12). Reads never wait for acks: up to ``depth``
 entries are outstanding or queued (one more waits in the output register), and no request
-is accepted beyond that, so the response FIFO never overflows whatever the consumer does. Entries (tag, skip) queue at
-accept, data a cycle after ack: the ack and ``dat_r`` are registered here before the word
+is accepted beyond that, so the response FIFO never overflows whatever the consumer does.
+Entries (tag, skip) queue at accept, data a cycle after ack: the ack and ``dat_r`` are registered here before the word
 queue (the arbiter's registers sit by the memory port, and the ack into the queue's
 level and LUT RAM write port crossed the device, session 13). The output pairs the head
 entry with the head data word.
 
 Latency: a read's entry is ``valid`` three cycles after its ack (memory latency ``L`` plus
-4 from accept), a skip's two cycles after accept: the output (``valid``, ``data``,
-``tag``, ``skip``) is a register in front of the queues' LUT RAM heads. An entry occupies
+4 from accept), a skip's three cycles after accept: the output (``valid``, ``data``,
+``tag``, ``skip``) is a register in front of the word queue's LUT RAM head and the entry
+queue's head register. The entry queue is buffered (its head a flip-flop): the head's
+"skip" flag decides the pop, which enables both queues' counters, and read out of LUT RAM
+it put a RAM read in front of them (a routed critical path, session 15). An entry occupies
 its credit from the cycle after accept to the cycle it enters the output register, so a
 ready consumer and a stall-free memory see one entry per cycle when ``depth >= L + 4``.
 """
@@ -39,7 +42,7 @@ class StreamReader(wiring.Component):
 
     def __init__(self, addr_bits: int, data_bits: int, tag_bits: int = 1,
                  depth: int = 8) -> None:
-        check_ints("StreamReader", tag_bits=(tag_bits, 1, 64), depth=(depth, 1, 1024))
+        check_ints("StreamReader", tag_bits=(tag_bits, 1, 64), depth=(depth, 2, 1024))
         self.addr_bits, self.data_bits, self.tag_bits, self.depth = (addr_bits, data_bits,
                                                                      tag_bits, depth)
         super().__init__({
@@ -55,8 +58,8 @@ class StreamReader(wiring.Component):
         m = Module()
         bus = self.bus
         # every accepted entry, (tag, skip), until delivered: its level is the credit count
-        m.submodules.entries = entries = fifo.SyncFIFO(width=self.tag_bits + 1,
-                                                       depth=self.depth)
+        m.submodules.entries = entries = fifo.SyncFIFOBuffered(width=self.tag_bits + 1,
+                                                               depth=self.depth)
         # read data, written a cycle after ack; never more words than entries, so never
         # refuses one
         m.submodules.words = words = fifo.SyncFIFO(width=self.data_bits, depth=self.depth)
@@ -78,7 +81,10 @@ class StreamReader(wiring.Component):
             bus.stb.eq(req.out_valid),
             bus.we.eq(0), bus.adr.eq(req.out_data), bus.dat_w.eq(0), bus.sel.eq(~0),
             bus.cyc.eq(bus.stb | outstanding),
-            self.a_ready.eq(entries.w_rdy & (self.a_skip | req.in_ready)),
+            # a skip waits for the request buffer too: ``a_ready`` is then two registers,
+            # not a select of the producer's ``a_skip`` (its skid slice's pointer mux), in
+            # front of the entry queue's counters (a routed late input, session 16)
+            self.a_ready.eq(entries.w_rdy & req.in_ready),
             accept.eq(self.a_valid & self.a_ready),
             took.eq(bus.stb & ~bus.stall),
             entries.w_en.eq(accept), entries.w_data.eq(Cat(self.a_tag, self.a_skip)),
@@ -86,9 +92,9 @@ class StreamReader(wiring.Component):
             head_valid.eq(entries.r_rdy & (head_skip | words.r_rdy)),
             pop.eq(head_valid & (~self.valid | self.ready)),
             entries.r_en.eq(pop), words.r_en.eq(pop & ~head_skip),
-            self.idle.eq(~entries.r_rdy & ~self.valid),
+            self.idle.eq((entries.level == 0) & ~self.valid),
         ]
-        # the output register: the queues' heads are LUT RAM reads, so the consumer sees
+        # the output register: the word queue's head is a LUT RAM read, so the consumer sees
         # flip-flops; its wide enable is the register's own state and the consumer's ready
         with m.If(~self.valid | self.ready):
             m.d.sync += [self.valid.eq(head_valid), self.data.eq(Mux(head_skip, 0, words.r_data)),
