@@ -44,6 +44,14 @@ def require_tools(t: Target) -> None:
         _tool(tool)
 
 
+#: Amaranth's FSMs (the loader's, ``fsm_state``) recoded one-hot by Yosys's ``fsm`` pass:
+#: it skips a state register with an initial value unless told, and the binary state's
+#: decode was in front of the loader's enables (a routed critical path, session 16). The
+#: recoded register ignores its initial value, so the engine needs its reset after
+#: configuration (the synthesis wrapper's synchroniser starts asserted).
+ONE_HOT = 'setattr -set fsm_encoding "one-hot" w:fsm_state'
+
+
 def _synth(t: Target, sources: list[str], top: str, nodsp: bool,
            flatten: bool) -> tuple[list[str], str]:
     """(the commands that read the design, the ``synth_*`` command with its options)."""
@@ -64,7 +72,8 @@ def _synth(t: Target, sources: list[str], top: str, nodsp: bool,
                f"setattr -mod -set keep_hierarchy 1 {verilog_name(top)}"]
     else:
         opts.append("-noflatten")
-    return ["read_verilog " + " ".join(sources), *pre], f"{t.yosys_synth} {' '.join(opts)}"
+    return ["read_verilog " + " ".join(sources), *pre, ONE_HOT], \
+        f"{t.yosys_synth} {' '.join(opts)}"
 
 
 def yosys_script(t: Target, sources: list[str], top: str, *, nodsp: bool = False,
