@@ -133,11 +133,9 @@ class SegmentGenerator(wiring.Component):
                      nx_lane.eq(lane + used), erem_new.eq(self.epw),
                      nx_crem.eq(Mux(pos_done, self.cin, st.crem - erem))]
 
-        def decide(n, crem, erem_v, ins_v) -> tuple:
-            """(``last``, ``pos_done``) for ``n`` lanes left, ``crem`` channels left at the
-            position and ``erem_v`` slots left in the word."""
-            return ((n <= crem) & ((n <= erem_v) | ~ins_v),
-                    (crem <= n) & ((crem <= erem_v) | ~ins_v))
+        def compares(n, crem, erem_v, ins_v) -> list:
+            return [last.eq((n <= crem) & ((n <= erem_v) | ~ins_v)),
+                    pos_done.eq((crem <= n) & ((crem <= erem_v) | ~ins_v))]
         fit = Signal(lane_t)
         m.d.comb += fit.eq(Mux(last, st.n, Mux(pos_done, st.crem, erem)))
         # late_ready: the stream reader's ready (the memory port's stall through the
@@ -166,29 +164,21 @@ class SegmentGenerator(wiring.Component):
         m.d.comb += [step.eq(st.paddr + inc), nx_waddr.eq(Mux(pos_done, step, st.waddr + 1))]
         # "the next row / column is inside the image" are registers too (``*_nx``), each
         # stepped with its position from a compare of the position register with H - 2 or
-        # W - 2 (the flag after next): the compares behind the next position's "inside" and
-        # into the ``last`` / ``pos_done`` decisions were a routed critical path (session
-        # 16). The next decisions are worked out for both branches, a new position and the
-        # pixel's next word, each from registers (its subtraction, then its compares), and
-        # ``pos_done`` selects after them, not in front of the subtractions
-        last_pos, done_pos = decide(st.n - st.crem, self.cin, self.epw,
-                                    Mux(wrap, st.inx_row & st.iny_nx, st.inx_nx & st.iny))
-        last_word, done_word = decide(st.n - erem, st.crem - erem, self.epw, ins)
-        nx_last, nx_done = Signal(), Signal()
-        m.d.comb += [nx_last.eq(Mux(pos_done, last_pos, last_word)),
-                     nx_done.eq(Mux(pos_done, done_pos, done_word))]
+        # W - 2 (the flag after next): the compares behind ``nx_ins`` and into the
+        # ``last`` / ``pos_done`` decisions were a routed critical path (session 16)
+        nx_ins = Signal()
+        m.d.comb += nx_ins.eq(Mux(pos_done, Mux(wrap, st.inx_row & st.iny_nx,
+                                                st.inx_nx & st.iny), ins))
         with m.If(load):
             m.d.sync += [st.eq(hd), st.v.eq(hd.n != 0), lane.eq(0),
-                         *[f.eq(v) for f, v in zip((last, pos_done),
-                                                   decide(hd.n, hd.crem, hd.erem,
-                                                          hd.inx & hd.iny), strict=True)],
+                         *compares(hd.n, hd.crem, hd.erem, hd.inx & hd.iny),
                          *column(hd.col_last, hd.col_next_last)]
         with m.Elif(adv & last):
             m.d.sync += st.v.eq(0)
         with m.Elif(adv):  # the next word of the pixel, or (pos_done) the next position
             m.d.sync += [lane.eq(nx_lane), st.n.eq(nx_n), st.crem.eq(nx_crem), st.e.eq(0),
                          erem.eq(erem_new), st.waddr.eq(nx_waddr),
-                         last.eq(nx_last), pos_done.eq(nx_done)]
+                         *compares(nx_n, nx_crem, erem_new, nx_ins)]
             with m.If(pos_done):  # the next window position, channel 0
                 m.d.sync += st.paddr.eq(step)
                 with m.If(wrap):
