@@ -94,9 +94,12 @@ class SegmentGenerator(wiring.Component):
                      p1.e.eq(cmd["c0"] & epw_m1), p1.widx.eq(cmd["c0"] >> lg),
                      p1.crem.eq(self.cin - cmd["c0"]), p1.v.eq(p0v)]
         # the pixel's address base + y*W*wpp + x*wpp (registered multiply-add), and the
-        # prep fields (with the inside-the-image flags) delayed alongside
+        # prep fields (with the inside-the-image flags) delayed alongside; x*wpp from two
+        # registers, so its multiplier takes them and its product's register inside
+        # (rtl_gen/synth/dsp_regs.py; with the port ``wpp`` it was the one multiplier of the
+        # 4 x 8 engine left bare, a late input at grade 8, session 16)
         paddr0, lat = mul(m, p1.y, Cat(rowwords, 0).as_signed(), name="pix",
-                          extra=[p1.x * self.wpp, self.base], width=ab)
+                          extra=[p1.x * wpp_r, self.base], width=ab)
         p2 = Signal.like(p1)
         m.d.sync += [p2.eq(p1), p2.erem.eq(self.epw - p1.e),
                      p2.iny.eq(_inside(p1.y, self.h)), p2.inx.eq(_inside(p1.x, self.w)),
