@@ -22,8 +22,8 @@ Every port's request enters through a :class:`SkidBuffer` (docs/ARCHITECTURE.md 
 a port's ``stall`` is that buffer's registered ``in_ready``, so no initiator's handshake
 logic reaches another's (or the memory's ``stall``) in the same cycle; the grant register's
 input is formed from the buffers' next flags (their registers and each port's ``stb``, a
-register in every initiator here). A request is taken by its port on ``stb & ~stall`` as before and
-reaches the memory at least two cycles later: the granted request passes an output
+register in every initiator here). A request is taken by its port on ``stb & ~stall`` as
+before and reaches the memory at least two cycles later: the granted request passes an output
 register slice (a :class:`SkidBuffer`), so the memory port's ``stb``, ``adr``, ``dat_w``
 and ``sel`` are flip-flops and the memory's ``stall`` moves only that slice. ``bus.cyc`` is
 formed from registers too: a buffered request, an outstanding read (the ID FIFO, which
@@ -32,12 +32,12 @@ takes a request's port index as it enters the slice), or any port's ``cyc`` a cy
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.hw import fifo
-from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.common import check_ints, one_hot_select
 from rtl_gen.hw.mem_port import MemPortSignature
 from rtl_gen.hw.skid_buffer import SkidBuffer
 
@@ -88,9 +88,9 @@ class BusArbiter(wiring.Component):
         m.d.sync += any_req.eq(Cat(*nxt).any())
         # the granted request and its port index: an AND-OR of the one-hot grant
         granted = Signal(req_w)
-        m.d.comb += granted.eq(_one_hot_select(
+        m.d.comb += granted.eq(one_hot_select(
             grant, [Cat(we, adr, dat_w, sel) for _, we, adr, dat_w, sel in reqs]))
-        m.d.comb += ids.w_data.eq(_one_hot_select(
+        m.d.comb += ids.w_data.eq(one_hot_select(
             grant, [Const(i, len(ids.w_data)) for i in range(self.n)]))
         take = Signal()  # the granted request, if any, moves to the output slice
         ports_cyc = Signal()
@@ -118,13 +118,3 @@ class BusArbiter(wiring.Component):
             m.d.sync += p.ack.eq(bus.ack & ids.r_rdy & (ids.r_data == i))
         return m
 
-
-def _one_hot_select(sel: Value, options: list) -> Value:
-    """``options[i]`` where only bit ``i`` of ``sel`` is set (0 where none is): an OR of
-    ANDs, with no priority chain."""
-    width = max(len(o) for o in options)
-    terms = [Mux(sel[i], o, 0) for i, o in enumerate(options)]
-    out = terms[0]
-    for t in terms[1:]:
-        out = out | t
-    return out[:width]

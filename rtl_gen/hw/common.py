@@ -4,6 +4,9 @@ as runtime values (the controller loads them from the layer program)."""
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
@@ -44,6 +47,12 @@ def saturating_lanes(lanes: int, out_bits: int) -> dict:
     ``out_valid`` and the ``lanes`` results ``y`` out."""
     return {"lo": In(signed(out_bits)), "hi": In(signed(out_bits)), "out_valid": Out(1),
             "y": Out(data.ArrayLayout(signed(out_bits), lanes))}
+
+
+def one_hot_select(sel: Value, options: list) -> Value:
+    """``options[i]`` where only bit ``i`` of ``sel`` is set (0 where none is): an OR of
+    ANDs, with no priority chain."""
+    return functools.reduce(operator.or_, [Mux(sel[i], o, 0) for i, o in enumerate(options)])
 
 
 def clamp(v: Value, lo: Value, hi: Value) -> Value:

@@ -11,14 +11,11 @@ select, beside it; the latency from ``sel`` is the one cycle the shared register
 
 from __future__ import annotations
 
-import functools
-import operator
-
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.hw.common import check_ints
+from rtl_gen.hw.common import check_ints, one_hot_select
 
 
 class LanePick(wiring.Component):
@@ -41,6 +38,6 @@ class LanePick(wiring.Component):
         n = len(self.widths)
         one_hot = Signal(n, name="sel1h")
         m.d.sync += one_hot.eq(1 << self.sel)
-        picked = [Mux(one_hot[i], getattr(self, f"opt{i}"), 0) for i in range(n)]
-        m.d.comb += self.out.eq(functools.reduce(operator.or_, picked))
+        m.d.comb += self.out.eq(one_hot_select(one_hot, [getattr(self, f"opt{i}")
+                                                         for i in range(n)]))
         return m

@@ -10,9 +10,10 @@ moves only that buffer's pointers (``stall`` -> ``a_ready`` -> the entry queue's
 was a routed critical path, session 12). Reads never wait for acks: up to ``depth``
 entries are outstanding or queued (one more waits in the output register), and no request
 is accepted beyond that, so the response FIFO never overflows whatever the consumer does.
-Entries (tag, skip) queue at accept, data a cycle after ack: the ack and ``dat_r`` are registered here before the word
-queue (the arbiter's registers sit by the memory port, and the ack into the queue's
-level and LUT RAM write port crossed the device, session 13). The output pairs the head
+Entries (tag, skip) queue at accept, data a cycle after ack: the ack and ``dat_r`` are
+registered here before the word queue (the arbiter's registers sit by the memory port,
+and the ack into the queue's level and LUT RAM write port crossed the device, session
+13). The output pairs the head
 entry with the head data word.
 
 Latency: a read's entry is ``valid`` three cycles after its ack (memory latency ``L`` plus
